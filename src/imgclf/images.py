@@ -1,0 +1,71 @@
+"""Image files: finding them on disk and decoding them with OpenCV into RGB uint8."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import DataError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def is_hidden(name: str) -> bool:
+    """macOS ``._*`` resource forks and other dot-files are never data."""
+    return name.startswith(".")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder`` (hidden files skipped), sorted by name."""
+    with os.scandir(folder) as entries:
+        found = [Path(e.path) for e in entries
+                 if e.is_file() and not is_hidden(e.name) and e.name.lower().endswith(IMAGE_EXTENSIONS)]
+    return sorted(found)
+
+
+def list_non_images(folder: Path) -> list[Path]:
+    with os.scandir(folder) as entries:
+        return sorted(Path(e.path) for e in entries if e.is_file() and not is_hidden(e.name)
+                      and not e.name.lower().endswith(IMAGE_EXTENSIONS))
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode ``path`` to an HxWx3 RGB uint8 array (grayscale, RGBA and 16-bit handled)."""
+    path = str(path)
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        if not os.path.exists(path):
+            raise DataError(f"image file not found: {path}")
+        if os.path.getsize(path) == 0:
+            raise DataError(f"image file is empty (0 bytes): {path}")
+        raise DataError(f"cannot decode image file (corrupt or not an image): {path}")
+    return to_rgb_uint8(image)
+
+
+def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        scaled = image.astype(np.float32)
+        top = float(scaled.max()) or 1.0
+        image = (scaled * (255.0 / top) if top > 1.0 else scaled * 255.0).clip(0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_resized(path: str | Path, side: int) -> np.ndarray:
+    """Decode and resize to ``side``x``side`` (area interpolation when shrinking)."""
+    image = read_image(path)
+    height, width = image.shape[:2]
+    if (height, width) == (side, side):
+        return image
+    shrink = side < min(height, width)
+    return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)

@@ -1,0 +1,75 @@
+"""Competition metrics from scikit-learn; the one place that knows each metric's direction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    fn: Callable[[np.ndarray, np.ndarray], float]  # (labels, probabilities) -> score
+    greater_is_better: bool = True
+    needs_proba: bool = False
+
+    def __call__(self, labels: np.ndarray, probs: np.ndarray) -> float:
+        return float(self.fn(np.asarray(labels), np.asarray(probs)))
+
+    def better(self, new: float, old: float | None) -> bool:
+        if old is None or np.isnan(old):
+            return not np.isnan(new)
+        return new > old if self.greater_is_better else new < old
+
+
+def _labels(fn: Callable, **kw) -> Callable[[np.ndarray, np.ndarray], float]:
+    return lambda y, p: fn(y, p.argmax(axis=1), **kw)
+
+
+def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+    n = p.shape[1]
+    present = np.unique(y)
+    if len(present) < 2:
+        return float("nan")
+    if n == 2:
+        return skm.roc_auc_score(y, p[:, 1])
+    return skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=np.arange(n))
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    return skm.log_loss(y, np.clip(p, 1e-7, 1.0), labels=np.arange(p.shape[1]))
+
+
+def _top_k(k: int) -> Callable[[np.ndarray, np.ndarray], float]:
+    def score(y: np.ndarray, p: np.ndarray) -> float:
+        if p.shape[1] <= k:
+            return 1.0
+        return skm.top_k_accuracy_score(y, p, k=k, labels=np.arange(p.shape[1]))
+    return score
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("accuracy", _labels(skm.accuracy_score)),
+    Metric("balanced_accuracy", _labels(skm.balanced_accuracy_score)),
+    Metric("f1_macro", _labels(skm.f1_score, average="macro", zero_division=0)),
+    Metric("f1_weighted", _labels(skm.f1_score, average="weighted", zero_division=0)),
+    Metric("precision_macro", _labels(skm.precision_score, average="macro", zero_division=0)),
+    Metric("recall_macro", _labels(skm.recall_score, average="macro", zero_division=0)),
+    Metric("roc_auc", _roc_auc, needs_proba=True),
+    Metric("log_loss", _log_loss, greater_is_better=False, needs_proba=True),
+    Metric("top3_accuracy", _top_k(3), needs_proba=True),
+    Metric("top5_accuracy", _top_k(5), needs_proba=True),
+]}
+
+REPORTED = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "roc_auc", "log_loss", "top3_accuracy")
+
+
+def get_metric(name: str) -> Metric:
+    return METRICS[name]
+
+
+def score_all(labels: np.ndarray, probs: np.ndarray, names: tuple[str, ...] = REPORTED) -> dict[str, float]:
+    return {name: METRICS[name](labels, probs) for name in names}

@@ -1,0 +1,127 @@
+"""Every artefact path, computed in one place, exactly as ../shared/CONTRACT.md lays them out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Config
+
+DEMO_NAME = "digits"
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+    data_dir: Path
+    experiment: str
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Paths:
+        root = Path(cfg.paths.root).resolve()
+        data_dir = Path(cfg.data.dir).resolve() if cfg.data.dir else root / "input" / DEMO_NAME
+        return cls(root=root, data_dir=data_dir, experiment=cfg.experiment)
+
+    @property
+    def is_demo(self) -> bool:
+        return self.data_dir == (self.root / "input" / DEMO_NAME)
+
+    @property
+    def comp(self) -> str:
+        return self.data_dir.name
+
+    @property
+    def comp_dir(self) -> Path:
+        return self.root / "models" / self.comp
+
+    @property
+    def folds_csv(self) -> Path:
+        return self.comp_dir / "folds.csv"
+
+    @property
+    def classes_json(self) -> Path:
+        return self.comp_dir / "classes.json"
+
+    @property
+    def eda_dir(self) -> Path:
+        return self.comp_dir / "eda"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.comp_dir / "cache"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.comp_dir / ".lock"
+
+    @property
+    def report_md(self) -> Path:
+        return self.comp_dir / "report.md"
+
+    def experiment_dir(self, experiment: str | None = None) -> Path:
+        return self.comp_dir / (experiment or self.experiment)
+
+    def config_yaml(self, experiment: str | None = None) -> Path:
+        return self.experiment_dir(experiment) / "config.yaml"
+
+    def fold_dir(self, fold: int, experiment: str | None = None) -> Path:
+        return self.experiment_dir(experiment) / f"fold{fold}"
+
+    def best_ckpt(self, fold: int, experiment: str | None = None) -> Path:
+        return self.fold_dir(fold, experiment) / "best.pt"
+
+    def last_ckpt(self, fold: int, experiment: str | None = None) -> Path:
+        return self.fold_dir(fold, experiment) / "last.pt"
+
+    def fold_oof(self, fold: int, experiment: str | None = None) -> Path:
+        """The finished fold's validation predictions; its presence marks the fold as done."""
+        return self.fold_dir(fold, experiment) / "oof.csv"
+
+    def history_csv(self, fold: int, experiment: str | None = None) -> Path:
+        return self.fold_dir(fold, experiment) / "history.csv"
+
+    def oof_csv(self, experiment: str | None = None) -> Path:
+        return self.experiment_dir(experiment) / "oof.csv"
+
+    def oof_tta_csv(self, experiment: str | None = None) -> Path:
+        return self.experiment_dir(experiment) / "oof_tta.csv"
+
+    def test_csv(self, experiment: str | None = None) -> Path:
+        return self.experiment_dir(experiment) / "test.csv"
+
+    def cv_json(self, experiment: str | None = None) -> Path:
+        return self.experiment_dir(experiment) / "cv.json"
+
+    @property
+    def tune_dir(self) -> Path:
+        return self.comp_dir / "tune"
+
+    @property
+    def tune_journal(self) -> Path:
+        return self.tune_dir / "journal.log"
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.tune_dir / "trials.csv"
+
+    @property
+    def best_config_yaml(self) -> Path:
+        return self.tune_dir / "best_config.yaml"
+
+    @property
+    def ensemble_dir(self) -> Path:
+        return self.comp_dir / "ensemble"
+
+    @property
+    def submissions_dir(self) -> Path:
+        return self.root / "submissions" / self.comp
+
+    @property
+    def submission_csv(self) -> Path:
+        return self.submissions_dir / "submission.csv"
+
+    def experiments(self) -> list[str]:
+        """Experiments with a saved config, in name order."""
+        if not self.comp_dir.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.comp_dir.glob("*/config.yaml"))
