@@ -1,0 +1,14 @@
+"""Stage 3: train every fold (or --folds 0,2): checkpoints, logs, OOF predictions; resumes and skips."""
+
+from imgclf.cli import common_parser, main_for
+from imgclf.cv import train_stage
+
+
+def parser():
+    p = common_parser(__doc__)
+    p.add_argument("--folds", default=None, help="comma-separated folds to train (default: all)")
+    return p
+
+
+if __name__ == "__main__":
+    main_for(parser, train_stage)

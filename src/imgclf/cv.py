@@ -1,0 +1,136 @@
+"""Cross-validation of one experiment: every fold (or the listed ones), pooled OOF and CV scores."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .atomic import write_csv, write_text
+from .config import Config, dump_yaml, validate_config
+from .data import Competition, image_size, load_competition
+from .errors import UserError
+from .folds import read_folds
+from .metrics import get_metric, score_all
+from .paths import Paths
+
+log = logging.getLogger(__name__)
+
+# Config sections whose change makes existing checkpoints of an experiment stale.
+TRAINING_KEYS = ("metric", "seed", "data", "folds", "model", "augment", "train")
+IGNORED_DATA_KEYS = ("cache", "cache_max_gb", "dir")
+
+
+def resolve_config(cfg: Config, comp: Competition) -> Config:
+    """Fill the data-dependent defaults (image size) so the saved config reproduces the run."""
+    if cfg.data.image_size is None:
+        size = image_size(cfg, comp)
+        log.info("data.image_size not set: using %d px (median short side, capped at %d)",
+                 size, cfg.data.max_auto_image_size)
+        return cfg.updated({"data.image_size": size})
+    return cfg
+
+
+def _training_view(raw: dict) -> dict:
+    view = {k: raw.get(k) for k in TRAINING_KEYS}
+    view["data"] = {k: v for k, v in (view["data"] or {}).items() if k not in IGNORED_DATA_KEYS}
+    view["train"] = {k: v for k, v in (view["train"] or {}).items() if k not in ("num_workers",)}
+    return view
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
+def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None) -> None:
+    """Save the resolved config; refuse to mix with checkpoints made under a different one."""
+    target = paths.config_yaml(experiment)
+    if target.is_file():
+        saved = yaml.safe_load(target.read_text()) or {}
+        diff = _differences(_training_view(saved), _training_view(cfg.to_dict()))
+        if diff and any(paths.experiment_dir(experiment).glob("fold*/last.pt")):
+            raise UserError(
+                f"experiment '{experiment or cfg.experiment}' in {paths.experiment_dir(experiment)} was trained "
+                f"with another config ({'; '.join(diff[:3])}); start a new one with --set experiment=NAME "
+                "or delete that folder")
+    write_text(target, dump_yaml(cfg))
+
+
+def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> dict:
+    from .train import predict_fold_oof, run_fold
+
+    comp = load_competition(cfg, paths)
+    cfg = resolve_config(cfg, comp)
+    folds = read_folds(paths, comp)
+    n_folds = int(folds.max()) + 1
+    wanted = only_folds if only_folds is not None else list(range(n_folds))
+    bad = [f for f in wanted if f not in range(n_folds)]
+    if bad:
+        raise UserError(f"--folds: fold {bad[0]} does not exist (folds.csv has folds 0..{n_folds - 1})")
+    prepare_experiment(cfg, paths)
+    for fold in wanted:
+        if paths.fold_oof(fold).is_file():
+            log.info("fold %d: finished earlier, skipped", fold)
+            continue
+        run_fold(cfg, paths, comp, folds, fold)
+        write_csv(paths.fold_oof(fold), predict_fold_oof(cfg, paths, comp, folds, fold))
+    return summarise_cv(cfg, paths, comp, n_folds)
+
+
+def summarise_cv(cfg: Config, paths: Paths, comp: Competition, n_folds: int,
+                 experiment: str | None = None) -> dict:
+    """Merge the finished folds into oof.csv (id, fold, classes) and score them: per fold and pooled."""
+    parts = [pd.read_csv(paths.fold_oof(k, experiment), dtype={"id": str})
+             for k in range(n_folds) if paths.fold_oof(k, experiment).is_file()]
+    if not parts:
+        raise UserError(f"no finished fold under {paths.experiment_dir(experiment)}")
+    oof = pd.concat(parts, ignore_index=True)
+    order = {i: n for n, i in enumerate(comp.train["id"].astype(str))}
+    oof = oof.iloc[np.argsort([order[i] for i in oof["id"].astype(str)], kind="stable")].reset_index(drop=True)
+    write_csv(paths.oof_csv(experiment), oof)
+    label_of = dict(zip(comp.train["id"].astype(str), comp.train["label"], strict=True))
+    labels = np.array([label_of[i] for i in oof["id"].astype(str)])
+    probs = oof[comp.classes].to_numpy()
+    metric = get_metric(cfg.metric)
+    per_fold = {int(k): metric(labels[oof["fold"] == k], probs[oof["fold"] == k]) for k in sorted(oof["fold"].unique())}
+    summary = {
+        "experiment": experiment or cfg.experiment, "metric": cfg.metric, "folds": per_fold,
+        "mean": float(np.mean(list(per_fold.values()))), "std": float(np.std(list(per_fold.values()))),
+        "pooled": score_all(labels, probs), "complete": len(per_fold) == n_folds, "n_oof": len(oof),
+    }
+    write_text(paths.cv_json(experiment), json.dumps(summary, indent=1))
+    _print_cv(summary)
+    from .report import plot_oof
+
+    plot_oof(labels, probs, comp.classes, paths.experiment_dir(experiment))
+    return summary
+
+
+def _print_cv(summary: dict) -> None:
+    metric = summary["metric"]
+    lines = [f"CV {summary['experiment']} ({metric})", "fold  score"]
+    lines += [f"{k:>4}  {v:.4f}" for k, v in summary["folds"].items()]
+    lines.append(f"mean  {summary['mean']:.4f} +- {summary['std']:.4f}")
+    lines.append("pooled OOF: " + "  ".join(f"{k} {v:.4f}" for k, v in summary["pooled"].items()))
+    if not summary["complete"]:
+        lines.append("(some folds are not trained yet: oof.csv is partial)")
+    print("\n".join(lines))
+
+
+def train_stage(args, cfg: Config, paths: Paths) -> None:
+    from .cli import parse_folds
+
+    run_cv(cfg, paths, parse_folds(getattr(args, "folds", None)))
+
+
+__all__ = ["run_cv", "summarise_cv", "prepare_experiment", "resolve_config", "validate_config"]

@@ -1,0 +1,115 @@
+"""Datasets and loaders: uint8 HWC images (from the decoded cache or the files), labels, row index."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from tqdm.auto import tqdm
+
+from .atomic import atomic_path
+from .config import Config
+from .images import read_resized
+
+log = logging.getLogger(__name__)
+
+
+class ImageDataset(Dataset):
+    """Row ``i`` -> (HxWx3 uint8 tensor, label or -1, i)."""
+
+    def __init__(self, paths: list[Path] | np.ndarray, labels: np.ndarray | None, size: int,
+                 transform: A.Compose | None = None, images: np.ndarray | None = None):
+        self.paths = [str(p) for p in paths]
+        self.labels = np.full(len(self.paths), -1, dtype=np.int64) if labels is None else np.asarray(labels)
+        self.size = size
+        self.transform = transform
+        self.images = images  # decoded cache rows aligned with paths, or None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        image = np.array(self.images[i]) if self.images is not None else read_resized(self.paths[i], self.size)
+        if self.transform is not None and self.transform.transforms:
+            image = self.transform(image=np.ascontiguousarray(image))["image"]
+        return torch.from_numpy(np.ascontiguousarray(image)), int(self.labels[i]), i
+
+    def reseed(self, seed: int) -> None:
+        if self.transform is not None:
+            self.transform.set_random_seed(seed)
+
+
+def _worker_init(_: int) -> None:
+    cv2.setNumThreads(0)
+    info = torch.utils.data.get_worker_info()
+    if info is not None:
+        info.dataset.reseed(int(torch.initial_seed() % 2**31))
+
+
+def auto_num_workers(cfg: Config, device: torch.device, cached: bool) -> int:
+    if cfg.train.num_workers is not None:
+        return cfg.train.num_workers
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if device.type == "cuda":
+        return min(8, max(1, cpus - 1))
+    # On CPU the model competes with workers for the same cores; cached uint8 images are cheap.
+    return 0 if cached or cpus <= 2 else min(4, cpus // 2)
+
+
+def make_loader(dataset: ImageDataset, cfg: Config, device: torch.device, train: bool,
+                seed: int = 0, labels_for_sampler: np.ndarray | None = None) -> DataLoader:
+    workers = auto_num_workers(cfg, device, dataset.images is not None)
+    batch = cfg.train.batch_size if train else cfg.infer.batch_size
+    sampler = None
+    if train and cfg.train.sampler == "weighted":
+        counts = np.bincount(labels_for_sampler).astype(float)
+        weights = 1.0 / counts[labels_for_sampler]
+        sampler = WeightedRandomSampler(torch.as_tensor(weights), num_samples=len(weights), replacement=True,
+                                        generator=torch.Generator().manual_seed(seed))
+    return DataLoader(
+        dataset, batch_size=batch, shuffle=train and sampler is None, sampler=sampler,
+        drop_last=train and len(dataset) > batch, num_workers=workers,
+        pin_memory=device.type == "cuda", persistent_workers=False,
+        worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(seed))
+
+
+def files_fingerprint(paths: list[Path] | np.ndarray, size: int) -> str:
+    digest = hashlib.sha1(str(size).encode())
+    for path in paths:
+        stat = os.stat(path)
+        digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def decoded_cache(paths: list[Path] | np.ndarray, size: int, cfg: Config, cache_dir: Path,
+                  label: str) -> np.ndarray | None:
+    """All images decoded and resized once into a memory-mapped uint8 array, reused across folds,
+    stages and runs (keyed by the files' names, sizes, mtimes and the side); None when off or too big."""
+    need_gb = len(paths) * size * size * 3 / 1e9
+    if cfg.data.cache == "none" or need_gb > cfg.data.cache_max_gb:
+        if cfg.data.cache == "ram":
+            log.warning("data.cache: %.1f GB needed > data.cache_max_gb=%.1f; decoding every epoch",
+                        need_gb, cfg.data.cache_max_gb)
+        return None
+    target = cache_dir / f"{label}_{size}px_{files_fingerprint(paths, size)}.npy"
+    if not target.is_file():
+        with atomic_path(target) as tmp:
+            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))
+            for i, path in enumerate(tqdm(paths, desc=f"decode {label}", unit="img", leave=False,
+                                          mininterval=1.0)):
+                array[i] = read_resized(path, size)
+            array.flush()
+            del array
+    return np.load(target, mmap_mode="r")
+
+
+def table_images(frame: pd.DataFrame, size: int, cfg: Config, cache_dir: Path, label: str) -> np.ndarray | None:
+    return decoded_cache(frame["path"].to_numpy(), size, cfg, cache_dir, label)

@@ -1,0 +1,113 @@
+"""Shared fixtures: tiny real image datasets written to tmp dirs, and a shrunken real config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from imgclf.config import Config, load_config
+from imgclf.paths import Paths
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+# Overrides that make every stage fast on 2 CPU cores.
+FAST = [
+    "model.name=resnet10t", "model.pretrained=false", "train.epochs=2", "train.batch_size=32",
+    "folds.n_splits=2", "data.image_size=32", "train.num_workers=0", "train.warmup_epochs=0",
+    "device=cpu", "infer.tta=[identity]",
+]
+
+
+def draw_class_image(label_index: int, rng: np.random.Generator, side: int = 32) -> np.ndarray:
+    """A BGR image whose class is learnable: a colour and a shape per class, plus noise."""
+    colours = [(40, 40, 220), (40, 200, 40), (220, 60, 40), (30, 200, 220), (200, 40, 200), (220, 220, 40)]
+    image = rng.integers(0, 50, size=(side, side, 3), dtype=np.uint8)
+    colour = colours[label_index % len(colours)]
+    c = side // 2 + int(rng.integers(-2, 3))
+    r = side // 4
+    if label_index % 3 == 0:
+        cv2.circle(image, (c, c), r, colour, -1)
+    elif label_index % 3 == 1:
+        cv2.rectangle(image, (c - r, c - r), (c + r, c + r), colour, -1)
+    else:
+        pts = np.array([[c, c - r], [c - r, c + r], [c + r, c + r]], dtype=np.int32)
+        cv2.fillPoly(image, [pts], colour)
+    return image
+
+
+def make_kaggle_dataset(
+    root: Path,
+    classes: tuple = ("cat", "dog", "fox"),
+    n_train: int = 60,
+    n_test: int = 20,
+    ext: str = ".jpg",
+    ids_with_ext: bool = False,
+    proba_submission: bool = False,
+    groups: bool = False,
+    side: int = 32,
+    seed: int = 0,
+    label_column: str = "label",
+    id_column: str = "image_id",
+) -> Path:
+    """A Kaggle CSV layout: train.csv, sample_submission.csv, train/, test/ and the test labels."""
+    rng = np.random.default_rng(seed)
+    (root / "train").mkdir(parents=True, exist_ok=True)
+    (root / "test").mkdir(parents=True, exist_ok=True)
+    rows, test_rows = [], []
+    for split, count, out in (("train", n_train, rows), ("test", n_test, test_rows)):
+        for i in range(count):
+            k = i % len(classes)
+            stem = f"{split[:2]}{i:04d}{rng.integers(1 << 16):04x}"
+            cv2.imwrite(str(root / split / f"{stem}{ext}"), draw_class_image(k, rng, side))
+            out.append({id_column: stem + (ext if ids_with_ext else ""), label_column: classes[k],
+                        "group": f"g{i // 3}"})
+    train = pd.DataFrame(rows)
+    if not groups:
+        train = train.drop(columns="group")
+    train.to_csv(root / "train.csv", index=False)
+    test = pd.DataFrame(test_rows)
+    if proba_submission:
+        sample = pd.DataFrame({id_column: test[id_column], **{c: 1.0 / len(classes) for c in classes}})
+    else:
+        sample = pd.DataFrame({id_column: test[id_column], label_column: classes[0]})
+    sample.to_csv(root / "sample_submission.csv", index=False)
+    test[[id_column, label_column]].to_csv(root / "solution.csv", index=False)
+    return root
+
+
+@pytest.fixture
+def kaggle_dir(tmp_path: Path) -> Path:
+    return make_kaggle_dataset(tmp_path / "shapes")
+
+
+@pytest.fixture
+def fast_cfg(tmp_path: Path):
+    """Build a fast real config whose outputs live under tmp_path: ``fast_cfg(data_dir, *overrides)``."""
+
+    def build(data_dir: Path | None, *overrides: str) -> Config:
+        extra = [f"paths.root={tmp_path / 'project'}"]
+        if data_dir is not None:
+            extra.append(f"data.dir={data_dir}")
+        return load_config(None, FAST + extra + list(overrides))
+
+    return build
+
+
+def paths_of(cfg: Config) -> Paths:
+    return Paths.from_config(cfg)
+
+
+def run_script(script: str, *args: str, root: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run a stage script as a user would; ``root`` redirects input/, models/ and submissions/."""
+    cmd = [sys.executable, str(REPO / script), *args]
+    if root is not None:
+        cmd += ["--set", f"paths.root={root}"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
