@@ -9,4 +9,4 @@ def parser():
 
 
 if __name__ == "__main__":
-    main_for(parser, folds_stage)
+    main_for(parser, folds_stage, lock=True)

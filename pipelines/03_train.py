@@ -7,8 +7,10 @@ from imgclf.cv import train_stage
 def parser():
     p = common_parser(__doc__)
     p.add_argument("--folds", default=None, help="comma-separated folds to train (default: all)")
+    p.add_argument("--tuned", action="store_true",
+                   help="train models/<comp>/tune/best_config.yaml as experiment <experiment>_tuned")
     return p
 
 
 if __name__ == "__main__":
-    main_for(parser, train_stage)
+    main_for(parser, train_stage, lock=True)

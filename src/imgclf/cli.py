@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .config import Config, load_config
 from .errors import UserError
+from .lock import hold_lock
 from .paths import Paths
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -51,13 +54,18 @@ def setup_logging(debug: bool = False) -> None:
 
 
 def run_stage(parser: argparse.ArgumentParser, stage: Callable[[argparse.Namespace, Config, Paths], object],
-              argv: Sequence[str] | None = None) -> int:
-    """Parse, build the config and paths, run ``stage``; user errors become one ``error:`` line."""
+              argv: Sequence[str] | None = None, lock: bool = False) -> int:
+    """Parse, build the config and paths, run ``stage``; user errors become one ``error:`` line.
+
+    ``lock``: hold models/<comp>/.lock while the stage runs (stages that write artefacts).
+    """
     args = parser.parse_args(argv)
     setup_logging(args.debug)
     try:
         cfg = config_from_args(args)
-        stage(args, cfg, Paths.from_config(cfg))
+        paths = Paths.from_config(cfg)
+        with hold_lock(paths.lock_file) if lock else contextlib.nullcontext():
+            stage(args, cfg, paths)
     except UserError as exc:
         if args.debug:
             raise
@@ -70,5 +78,11 @@ def run_stage(parser: argparse.ArgumentParser, stage: Callable[[argparse.Namespa
 
 
 def main_for(parser_factory: Callable[[], argparse.ArgumentParser],
-             stage: Callable[[argparse.Namespace, Config, Paths], object]) -> None:
-    sys.exit(run_stage(parser_factory(), stage))
+             stage: Callable[[argparse.Namespace, Config, Paths], object], lock: bool = False) -> None:
+    signal.signal(signal.SIGTERM, _terminate)
+    sys.exit(run_stage(parser_factory(), stage, lock=lock))
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM stops like Ctrl-C: the current epoch is abandoned, last.pt of the previous one stays."""
+    raise KeyboardInterrupt

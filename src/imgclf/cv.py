@@ -127,9 +127,30 @@ def _print_cv(summary: dict) -> None:
     print("\n".join(lines))
 
 
+def tuned_config(args, cfg: Config, paths: Paths) -> Config | None:
+    """The tuning stage's best config as its own experiment ``<experiment>_tuned``, with the user's
+    overrides re-applied (except the experiment name), or None when there is nothing to train."""
+    from .config import load_config
+
+    if not cfg.tune.train_best:
+        log.info("tune.train_best is false: no tuned experiment to train")
+        return None
+    if not paths.best_config_yaml.is_file():
+        log.warning("%s not found: run tune.py first; no tuned experiment trained", paths.best_config_yaml)
+        return None
+    overrides = [o for o in args.overrides if not o.strip().startswith("experiment=")]
+    tuned = load_config(paths.best_config_yaml, [f"data.dir={paths.data_dir}", *overrides])
+    return tuned.updated({"experiment": f"{cfg.experiment}_tuned"})
+
+
 def train_stage(args, cfg: Config, paths: Paths) -> None:
     from .cli import parse_folds
 
+    if getattr(args, "tuned", False):
+        cfg = tuned_config(args, cfg, paths)
+        if cfg is None:
+            return
+        paths = Paths.from_config(cfg)
     run_cv(cfg, paths, parse_folds(getattr(args, "folds", None)))
 
 

@@ -1,0 +1,140 @@
+"""TTA inference of every trained experiment: fold-averaged test.csv plus the same TTA on OOF."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .atomic import write_csv, write_text
+from .config import Config, validate_config
+from .data import Competition, load_competition
+from .dataset import ImageDataset, make_loader, table_images
+from .engine import make_runtime, pick_device, predict_logits, softmax
+from .errors import UserError
+from .folds import read_folds
+from .metrics import get_metric
+from .paths import Paths
+from .transforms import tta_views
+
+log = logging.getLogger(__name__)
+
+
+def experiment_config(cfg: Config, paths: Paths, experiment: str) -> Config:
+    """The experiment's saved training config, with this run's inference/device/path settings."""
+    saved = yaml.safe_load(paths.config_yaml(experiment).read_text()) or {}
+    current = cfg.to_dict()
+    for key in ("infer", "ensemble", "device", "paths"):
+        saved[key] = current[key]
+    saved["data"] = {**saved.get("data", {}), "dir": current["data"]["dir"], "cache": current["data"]["cache"],
+                     "cache_max_gb": current["data"]["cache_max_gb"]}
+    return validate_config(saved)
+
+
+def selected_experiments(cfg: Config, paths: Paths) -> list[str]:
+    found = paths.experiments()
+    if cfg.ensemble.experiments is None:
+        if not found:
+            raise UserError(f"no trained experiment under {paths.comp_dir}: run pipelines/03_train.py first")
+        return found
+    missing = [e for e in cfg.ensemble.experiments if e not in found]
+    if missing:
+        raise UserError(f"ensemble.experiments: '{missing[0]}' has no config.yaml under {paths.comp_dir} "
+                        f"(trained: {', '.join(found) or 'none'})")
+    return list(cfg.ensemble.experiments)
+
+
+def check_folds_finished(paths: Paths, experiment: str, n_folds: int) -> None:
+    for fold in range(n_folds):
+        if not paths.fold_oof(fold, experiment).is_file() or not paths.best_ckpt(fold, experiment).is_file():
+            raise UserError(f"experiment '{experiment}': fold {fold} is not finished "
+                            f"({paths.fold_oof(fold, experiment)} missing); run pipelines/03_train.py "
+                            f"--folds {fold} --set experiment={experiment}")
+
+
+def _stamp(paths: Paths, experiment: str, n_folds: int, views: list[str], merge: str) -> dict:
+    ckpts = [paths.best_ckpt(k, experiment) for k in range(n_folds)]
+    return {"views": views, "merge": merge, "checkpoints": [p.stat().st_mtime_ns for p in ckpts]}
+
+
+def infer_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, experiment: str) -> dict:
+    from .train import load_model_for_inference
+
+    ecfg = experiment_config(cfg, paths, experiment)
+    n_folds = int(folds.max()) + 1
+    check_folds_finished(paths, experiment, n_folds)
+    views = tta_views(ecfg)
+    stamp_file = paths.experiment_dir(experiment) / "infer.json"
+    stamp = _stamp(paths, experiment, n_folds, views, ecfg.infer.tta_merge)
+    if stamp_file.is_file() and paths.test_csv(experiment).is_file() and paths.oof_tta_csv(experiment).is_file():
+        saved = json.loads(stamp_file.read_text())
+        if saved.get("stamp") == stamp:
+            log.info("%s: test.csv is up to date with its checkpoints and TTA, skipped", experiment)
+            return saved["tta"]
+    device = pick_device(ecfg)
+    size = ecfg.data.image_size
+    test_ds = ImageDataset(comp.test["path"].to_numpy(), None, size, None,
+                           table_images(comp.test, size, ecfg, paths.cache_dir, "test"))
+    train_images = table_images(comp.train, size, ecfg, paths.cache_dir, "train")
+    test_sum = np.zeros((len(comp.test), comp.num_classes))
+    oof_parts = []
+    for fold in range(n_folds):
+        model, state = load_model_for_inference(paths.best_ckpt(fold, experiment), comp, device)
+        rt = make_runtime(ecfg, device, tuple(state["mean"].tolist()), tuple(state["std"].tolist()))
+        logits, rows = predict_logits(model, make_loader(test_ds, ecfg, device, train=False), rt, views,
+                                      ecfg.infer.tta_merge, desc=f"{experiment} test fold {fold}")
+        test_sum[rows] += softmax(logits)
+        va = np.flatnonzero(folds == fold)
+        valid_ds = ImageDataset(comp.train["path"].to_numpy()[va], None, size, None,
+                                None if train_images is None else train_images[va])
+        logits, rows = predict_logits(model, make_loader(valid_ds, ecfg, device, train=False), rt, views,
+                                      ecfg.infer.tta_merge, desc=f"{experiment} oof fold {fold}")
+        part = pd.DataFrame(softmax(logits), columns=comp.classes)
+        part.insert(0, "fold", fold)
+        part.insert(0, "id", comp.train["id"].to_numpy()[va][rows])
+        oof_parts.append(part)
+    test = pd.DataFrame(test_sum / n_folds, columns=comp.classes)
+    test.insert(0, "id", comp.test["id"].to_numpy())
+    oof_tta = _in_train_order(pd.concat(oof_parts, ignore_index=True), comp)
+    write_csv(paths.oof_tta_csv(experiment), oof_tta)
+    write_csv(paths.test_csv(experiment), test)
+    tta = tta_gain(ecfg, paths, comp, experiment, oof_tta, views)
+    write_text(stamp_file, json.dumps({"stamp": stamp, "tta": tta}, indent=1))
+    return tta
+
+
+def _in_train_order(oof: pd.DataFrame, comp: Competition) -> pd.DataFrame:
+    order = {i: n for n, i in enumerate(comp.train["id"].astype(str))}
+    keys = np.array([order[i] for i in oof["id"].astype(str)])
+    return oof.iloc[np.argsort(keys, kind="stable")].reset_index(drop=True)
+
+
+def tta_gain(cfg: Config, paths: Paths, comp: Competition, experiment: str, oof_tta: pd.DataFrame,
+             views: list[str]) -> dict:
+    """OOF score without and with TTA, on the same rows."""
+    plain = pd.read_csv(paths.oof_csv(experiment), dtype={"id": str}).set_index("id")
+    label_of = dict(zip(comp.train["id"].astype(str), comp.train["label"], strict=True))
+    ids = oof_tta["id"].astype(str)
+    labels = np.array([label_of[i] for i in ids])
+    metric = get_metric(cfg.metric)
+    before = metric(labels, plain.loc[ids, comp.classes].to_numpy())
+    after = metric(labels, oof_tta[comp.classes].to_numpy())
+    log.info("%s: OOF %s %.4f without TTA, %.4f with TTA %s", experiment, cfg.metric, before, after, views)
+    return {"views": views, "metric": cfg.metric, "oof_plain": before, "oof_tta": after, "gain": after - before}
+
+
+def run_inference(cfg: Config, paths: Paths) -> dict[str, dict]:
+    comp = load_competition(cfg, paths)
+    folds = read_folds(paths, comp)
+    results = {e: infer_experiment(cfg, paths, comp, folds, e) for e in selected_experiments(cfg, paths)}
+    rows = [f"{e:<24} {r['oof_plain']:.4f} -> {r['oof_tta']:.4f} ({'+'.join(r['views'])})"
+            for e, r in results.items()]
+    print(f"TTA on OOF ({cfg.metric}):\n" + "\n".join(rows))
+    return results
+
+
+def infer_stage(args, cfg: Config, paths: Paths) -> None:
+    run_inference(cfg, paths)
