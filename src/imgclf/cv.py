@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 
@@ -64,6 +65,19 @@ def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None)
                 f"with another config ({'; '.join(diff[:3])}); start a new one with --set experiment=NAME "
                 "or delete that folder")
     write_text(target, dump_yaml(cfg))
+    _check_folds_fingerprint(paths, experiment)
+
+
+def _check_folds_fingerprint(paths: Paths, experiment: str | None) -> None:
+    """Folds of one experiment must all come from the same folds.csv."""
+    digest = hashlib.sha256(paths.folds_csv.read_bytes()).hexdigest()[:16]
+    stamp = paths.experiment_dir(experiment) / "folds.sha256"
+    trained = any(paths.experiment_dir(experiment).glob("fold*/last.pt"))
+    if stamp.is_file() and stamp.read_text().strip() != digest and trained:
+        raise UserError(f"{paths.folds_csv} changed since experiment '{experiment or paths.experiment}' "
+                        "was trained on it; start a new one with --set experiment=NAME or delete "
+                        f"{paths.experiment_dir(experiment)}")
+    write_text(stamp, digest + "\n")
 
 
 def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> dict:

@@ -50,6 +50,9 @@ def folds_frame(comp: Competition, fold: np.ndarray) -> pd.DataFrame:
 
 def make_folds(cfg: Config, paths: Paths, comp: Competition) -> pd.DataFrame:
     frame = folds_frame(comp, assign_folds(comp, cfg.folds.n_splits, cfg.folds.seed))
+    if paths.folds_csv.is_file() and paths.folds_csv.read_text() == frame.to_csv(index=False):
+        log.info("%s is up to date", paths.folds_csv)
+        return frame
     write_csv(paths.folds_csv, frame)
     counts = frame.groupby("fold").size().to_dict()
     log.info("wrote %s: %d images in %d folds %s%s", paths.folds_csv, len(frame), cfg.folds.n_splits,

@@ -54,3 +54,43 @@ def plot_oof(labels: np.ndarray, probs: np.ndarray, classes: list[str], out_dir:
     ax.set(xticks=range(n), xticklabels=classes, ylim=(0, 1), ylabel="F1", title="OOF F1 per class")
     plt.setp(ax.get_xticklabels(), rotation=90)
     save_figure(fig, out_dir / "per_class_f1.png")
+
+
+def _md_table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def write_run_report(paths, experiments: list[str], metric: str) -> Path:
+    """models/<comp>/report.md: CV per experiment, TTA gains, the ensemble table and the plots."""
+    import json
+
+    from .atomic import write_text
+
+    out = [f"# Run report: {paths.comp}", "", f"Metric: **{metric}**", "", "## Cross-validation", ""]
+    rows, tta_rows, pictures = [], [], []
+    for exp in experiments:
+        cv_file = paths.cv_json(exp)
+        if not cv_file.is_file():
+            continue
+        cv = json.loads(cv_file.read_text())
+        folds = " ".join(f"{v:.4f}" for v in cv["folds"].values())
+        rows.append([exp, folds, cv["mean"], cv["std"], cv["pooled"].get(metric, float("nan"))])
+        infer_file = paths.experiment_dir(exp) / "infer.json"
+        if infer_file.is_file():
+            tta = json.loads(infer_file.read_text())["tta"]
+            tta_rows.append([exp, "+".join(tta["views"]), tta["oof_plain"], tta["oof_tta"], tta["gain"]])
+        for name in ("confusion_matrix.png", "per_class_f1.png", "fold0/learning_curves.png"):
+            if (paths.experiment_dir(exp) / name).is_file():
+                pictures.append(f"![{exp} {name}]({exp}/{name})")
+    out += _md_table(["experiment", "folds", "mean", "std", "pooled OOF"], rows)
+    out += ["## TTA (measured on OOF)", ""] + _md_table(["experiment", "views", "plain", "with TTA", "gain"],
+                                                        tta_rows)
+    scores = paths.ensemble_dir / "scores.csv"
+    if scores.is_file():
+        table = pd.read_csv(scores)
+        out += ["## Ensemble (OOF)", ""] + _md_table(list(table.columns), table.values.tolist())
+    out += ["## Plots", ""] + [p + "\n" for p in pictures]
+    write_text(paths.report_md, "\n".join(out))
+    return paths.report_md
