@@ -1,4 +1,8 @@
-"""Stage 3: train every fold (or --folds 0,2): checkpoints, logs, OOF predictions; resumes and skips."""
+"""Stage 3: train every fold (or --folds 0,2): checkpoints, logs, OOF predictions; resumes and skips.
+
+Also runs under torchrun (DistributedDataParallel, one process per GPU):
+torchrun --nproc-per-node=N pipelines/03_train.py [options]
+"""
 
 from imgclf.cli import common_parser, main_for
 from imgclf.cv import train_stage
@@ -13,4 +17,6 @@ def parser():
 
 
 if __name__ == "__main__":
-    main_for(parser, train_stage, lock=True)
+    # no competition-wide lock: run_cv locks each fold it trains, so that machines sharing
+    # models/<comp>/ can train different folds at the same time
+    main_for(parser, train_stage, distributed=True)

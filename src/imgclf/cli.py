@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Config, load_config
 from .errors import UserError
 from .lock import hold_lock
 from .paths import Paths
+
+if TYPE_CHECKING:
+    from .distributed import DistInfo
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 log = logging.getLogger("imgclf")
@@ -54,33 +59,79 @@ def setup_logging(debug: bool = False) -> None:
 
 
 def run_stage(parser: argparse.ArgumentParser, stage: Callable[[argparse.Namespace, Config, Paths], object],
-              argv: Sequence[str] | None = None, lock: bool = False) -> int:
+              argv: Sequence[str] | None = None, lock: bool = False, distributed: bool = False) -> int:
     """Parse, build the config and paths, run ``stage``; user errors become one ``error:`` line.
 
     ``lock``: hold models/<comp>/.lock while the stage runs (stages that write artefacts).
+    ``distributed``: the stage may run under torchrun (one process per GPU); then rank 0 alone takes
+    the lock, one rank per machine prints the error line, and every rank exits non-zero.
     """
     args = parser.parse_args(argv)
     setup_logging(args.debug)
+    torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1  # torch (for DDP) is imported only then
+    first_on_node = int(os.environ.get("LOCAL_RANK", "0")) == 0
     try:
         cfg = config_from_args(args)
         paths = Paths.from_config(cfg)
-        with hold_lock(paths.lock_file) if lock else contextlib.nullcontext():
+        if torchrun and not distributed:
+            raise UserError(f"{Path(sys.argv[0]).name} does not run under torchrun (only pipelines/03_train.py "
+                            "does); run it with plain python")
+        with _session(cfg, torchrun) as info, _lock(paths, lock, info):
             stage(args, cfg, paths)
     except UserError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"error: {exc}", 2, first_on_node, torchrun)
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        return _fail("error: interrupted", 130, first_on_node, torchrun)
+    except Exception as exc:
+        from .distributed import is_peer_failure
+
+        if args.debug or not torchrun or not is_peer_failure(exc):
+            raise
+        # another rank died first and reported why (above, and in torchrun's failure summary)
+        return _fail(f"error: another process of this torchrun job failed ({str(exc).splitlines()[0][:160]})",
+                     1, first_on_node, torchrun)
     return 0
 
 
+def _session(cfg: Config, torchrun: bool) -> contextlib.AbstractContextManager[DistInfo | None]:
+    if not torchrun:
+        return contextlib.nullcontext(None)
+    from .distributed import distributed_session
+    from .engine import pick_device
+
+    return distributed_session(pick_device(cfg))
+
+
+def _lock(paths: Paths, lock: bool, info: DistInfo | None) -> contextlib.AbstractContextManager:
+    if not lock:
+        return contextlib.nullcontext()
+    if info is None:
+        return hold_lock(paths.lock_file)
+    from .distributed import held_by_main
+
+    return held_by_main(lambda: hold_lock(paths.lock_file), info)  # rank 1 would fail on rank 0's lock
+
+
+def _fail(line: str, code: int, first_on_node: bool, torchrun: bool) -> int:
+    """One ``error:`` line per terminal: under torchrun the ranks fail alike (rank 0 hands its errors
+    to the others), so only the first rank of each machine prints; each rank's line also goes into
+    torchrun's failure summary."""
+    if first_on_node:
+        print(line, file=sys.stderr)
+    if torchrun:
+        from .distributed import record_error
+
+        record_error(line)
+    return code
+
+
 def main_for(parser_factory: Callable[[], argparse.ArgumentParser],
-             stage: Callable[[argparse.Namespace, Config, Paths], object], lock: bool = False) -> None:
+             stage: Callable[[argparse.Namespace, Config, Paths], object], lock: bool = False,
+             distributed: bool = False) -> None:
     signal.signal(signal.SIGTERM, _terminate)
-    sys.exit(run_stage(parser_factory(), stage, lock=lock))
+    sys.exit(run_stage(parser_factory(), stage, lock=lock, distributed=distributed))
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -21,6 +21,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "configs" / "default.yaml"
 
 
+LossName = Literal["ce", "focal", "f1", "weighted_ce"]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,10 +43,12 @@ class DataConfig(Section):
     test_dir: str | None = None
     cache: Literal["auto", "ram", "none"] = "auto"
     cache_max_gb: float = Field(4.0, ge=0)
-    # Mask layout: ages >= old_age_threshold are the oldest class (the competition uses 60;
-    # users lower it, e.g. to 58, to fight the thin >=60 class).
+    # Mask layout: ages >= old_age_threshold are the oldest class (the competition uses 60).
     mask_young_age_threshold: int = 30
     mask_old_age_threshold: int = 60
+    # Training targets only (e.g. 58 to fight the thin >=60 class); validation scores, OOF and folds
+    # keep mask_old_age_threshold, so CV stays comparable with the leaderboard. None: the same.
+    mask_train_old_age_threshold: int | None = None
 
 
 class FoldsConfig(Section):
@@ -59,6 +64,16 @@ class ModelConfig(Section):
     drop_path_rate: float = Field(0.0, ge=0, lt=1)
     heads: Literal["single", "mask"] = "single"  # mask: three heads (mask, gender, age) -> 18 classes
     head_loss_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # Per head (mask, gender, age): None uses train.loss / train.label_smoothing for all three.
+    head_losses: tuple[LossName, LossName, LossName] | None = None
+    head_label_smoothing: tuple[float, float, float] | None = None
+
+    @field_validator("head_label_smoothing")
+    @classmethod
+    def _smoothing_range(cls, values: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
+        if values is not None and not all(0 <= v < 1 for v in values):
+            raise ValueError(f"each smoothing must be in [0, 1), got {list(values)}")
+        return values
 
 
 class AugmentConfig(Section):
@@ -74,7 +89,7 @@ class AugmentConfig(Section):
 
 class TrainConfig(Section):
     epochs: int = Field(10, ge=1)
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1)  # per process: under torchrun the global batch is batch_size x processes
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(0.02, ge=0)
     optimizer: Literal["adamw", "adam", "sgd", "nesterov"] = "adamw"
@@ -83,7 +98,7 @@ class TrainConfig(Section):
     warmup_epochs: float = Field(1.0, ge=0)
     step_size: int = Field(3, ge=1)  # StepLR period (epochs)
     step_gamma: float = Field(0.1, gt=0, le=1)
-    loss: Literal["ce", "focal", "f1", "weighted_ce"] = "ce"
+    loss: LossName = "ce"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     focal_gamma: float = Field(2.0, ge=0)
     sampler: Literal["none", "weighted"] = "none"
@@ -92,6 +107,7 @@ class TrainConfig(Section):
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
     channels_last: bool | None = None  # None: on for CUDA
     compile: bool = False
+    sync_bn: bool = False  # torchrun on CUDA: BatchNorm statistics over all GPUs' batches (SyncBatchNorm)
     ema: bool = False
     ema_decay: float = Field(0.998, gt=0, lt=1)
     mixup_alpha: float = Field(0.0, ge=0)
@@ -101,6 +117,11 @@ class TrainConfig(Section):
     freeze_backbone_epochs: int = Field(0, ge=0)
     num_workers: int | None = Field(None, ge=0)  # None: chosen from the CPU count
     deterministic: bool = True
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
 
 class InferConfig(Section):
@@ -160,7 +181,7 @@ class TuneConfig(Section):
     sampler_seed: int = 42
     n_startup_trials: int = Field(5, ge=0)
     pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
-    study: str | None = None  # None: "<experiment>-tune"
+    study: str | None = None  # None: "<comp>-<experiment>"
     storage: str | None = None  # None: a JournalFileBackend file under models/<comp>/tune/
     space: dict[str, SearchParam] = Field(default_factory=_default_space)
     train_best: bool = True  # run_all trains the best config as experiment "<experiment>_tuned"
@@ -193,7 +214,7 @@ class Config(Section):
     @field_validator("experiment")
     @classmethod
     def _safe_name(cls, name: str) -> str:
-        if not name or "/" in name or name.startswith(".") or name in {"tune", "eda"}:
+        if not name or "/" in name or name.startswith(".") or name in {"tune", "eda", "ensemble", "cache"}:
             raise ValueError(f"{name!r} cannot name an experiment folder")
         return name
 

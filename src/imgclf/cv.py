@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,7 @@ from .config import Config, dump_yaml, validate_config
 from .data import Competition, image_size, load_competition
 from .errors import UserError
 from .folds import read_folds
+from .lock import hold_lock
 from .metrics import get_metric, score_all
 from .paths import Paths
 
@@ -80,9 +83,8 @@ def _check_folds_fingerprint(paths: Paths, experiment: str | None) -> None:
     write_text(stamp, digest + "\n")
 
 
-def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> dict:
-    from .train import predict_fold_oof, run_fold
-
+def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None
+                ) -> tuple[Config, Competition, np.ndarray, list[int]]:
     comp = load_competition(cfg, paths)
     cfg = resolve_config(cfg, comp)
     folds = read_folds(paths, comp)
@@ -92,13 +94,41 @@ def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> di
     if bad:
         raise UserError(f"--folds: fold {bad[0]} does not exist (folds.csv has folds 0..{n_folds - 1})")
     prepare_experiment(cfg, paths)
-    for fold in wanted:
-        if paths.fold_oof(fold).is_file():
-            log.info("fold %d: finished earlier, skipped", fold)
-            continue
-        run_fold(cfg, paths, comp, folds, fold)
-        write_csv(paths.fold_oof(fold), predict_fold_oof(cfg, paths, comp, folds, fold))
-    return summarise_cv(cfg, paths, comp, n_folds)
+    return cfg, comp, folds, wanted
+
+
+@contextlib.contextmanager
+def _fold_locks(paths: Paths, todo: list[int]) -> Iterator[None]:
+    """A lock per fold, not per competition: machines (or GPUs) sharing models/<comp>/ train different
+    folds at once, and two runs can never train the same fold."""
+    with contextlib.ExitStack() as stack:
+        for fold in todo:
+            stack.enter_context(hold_lock(paths.fold_lock(fold), f"fold {fold} of experiment '{paths.experiment}'"))
+        yield
+
+
+def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> dict:
+    """Train the wanted unfinished folds, write each fold's OOF, then merge and score the finished ones.
+
+    Under torchrun all ranks train each fold together; rank 0 alone reads and writes models/<comp>/
+    (the others get what it read), so other machines need only the competition's images.
+    """
+    from .distributed import dist_info, held_by_main, on_main
+    from .train import predict_fold_oof, run_fold
+
+    info = dist_info()
+    cfg, comp, folds, wanted = on_main(lambda: _prepare_cv(cfg, paths, only_folds), info)
+    n_folds = int(folds.max()) + 1
+    todo = on_main(lambda: [f for f in wanted if not paths.fold_oof(f).is_file()], info)
+    for fold in sorted(set(wanted) - set(todo)):
+        log.info("fold %d: finished earlier, skipped", fold)
+    with held_by_main(lambda: _fold_locks(paths, todo), info):
+        for fold in todo:
+            run_fold(cfg, paths, comp, folds, fold)
+            oof = predict_fold_oof(cfg, paths, comp, folds, fold)
+            if info.is_main:
+                write_csv(paths.fold_oof(fold), oof)
+    return on_main(lambda: summarise_cv(cfg, paths, comp, n_folds), info)
 
 
 def summarise_cv(cfg: Config, paths: Paths, comp: Competition, n_folds: int,
@@ -161,7 +191,10 @@ def train_stage(args, cfg: Config, paths: Paths) -> None:
     from .cli import parse_folds
 
     if getattr(args, "tuned", False):
-        cfg = tuned_config(args, cfg, paths)
+        from .distributed import dist_info, on_main
+
+        base = cfg
+        cfg = on_main(lambda: tuned_config(args, base, paths), dist_info())
         if cfg is None:
             return
         paths = Paths.from_config(cfg)

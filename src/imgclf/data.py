@@ -163,7 +163,14 @@ def _check_labels(frame: pd.DataFrame, column: str, csv_path: Path, id_column: s
 
 
 def sort_class_values(values: list) -> list:
-    """Numeric labels sort as numbers (and stay ints), others as strings."""
+    """Numeric labels sort as numbers (and stay ints), others as strings.
+
+    Zero-padded labels ("00", "07", "42") stay strings: they are names (GTSRB-style folders), and as
+    ints "0" and "00" would merge into one class and "07" would no longer name its folder.
+    """
+    texts = [str(v).strip() for v in values]
+    if any(len(t) > 1 and t[0] == "0" and t[1].isdigit() for t in texts):
+        return sorted(set(texts))
     try:
         numbers = [float(v) for v in values]
         if all(n.is_integer() for n in numbers):
@@ -254,14 +261,20 @@ def _load_kaggle_csv(data_dir: Path, cfg: Config) -> Competition:
 def _load_imagefolder(data_dir: Path, cfg: Config) -> Competition:
     train_dir = data_dir / (cfg.data.train_dir or "train")
     test_dir = data_dir / (cfg.data.test_dir or "test")
+    if not train_dir.is_dir():
+        raise DataError(f"train image folder not found: {train_dir}")
     class_dirs = sorted(p for p in train_dir.iterdir() if p.is_dir() and not is_hidden(p.name))
     class_values = sort_class_values([p.name for p in class_dirs])
+    # Folder per class value: "1.50" is the class 1.5, whose str() no longer names the folder.
+    folder_of = dict(zip(_coerce_like(pd.Series([p.name for p in class_dirs]), class_values), class_dirs,
+                         strict=True)) if class_dirs else {}
     rows = []
     for index, value in enumerate(class_values):
-        images = list_images(train_dir / str(value))
+        folder = folder_of[value]
+        images = list_images(folder)
         if not images:
-            log.warning("class folder %s holds no images", train_dir / str(value))
-        rows += [{"id": f"{value}/{p.stem}", "path": p, "label": index} for p in images]
+            log.warning("class folder %s holds no images", folder)
+        rows += [{"id": f"{folder.name}/{p.stem}", "path": p, "label": index} for p in images]
     if not rows:
         raise DataError(f"{train_dir}: the class folders hold no image files")
     if not test_dir.is_dir():
@@ -308,6 +321,11 @@ def auto_image_size(comp: Competition, cap: int, sample: int = 256, seed: int = 
             sides.append(min(image.shape[:2]))
     if not sides:
         raise DataError(f"none of {len(picks)} sampled train images could be decoded")
+    return size_from_sides(sides, cap)
+
+
+def size_from_sides(sides, cap: int) -> int:
+    """Median short side rounded to a multiple of 8, at least 8 and at most ``cap``."""
     side = int(np.median(sides))
     return int(min(cap, max(8, round(side / 8) * 8)))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import albumentations as A
@@ -12,11 +13,12 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, WeightedRandomSampler
 from tqdm.auto import tqdm
 
 from .atomic import atomic_path
 from .config import Config
+from .distributed import DistInfo
 from .images import read_resized
 
 log = logging.getLogger(__name__)
@@ -64,19 +66,61 @@ def auto_num_workers(cfg: Config, device: torch.device, cached: bool) -> int:
     return 0 if cached or cpus <= 2 else min(4, cpus // 2)
 
 
+class DistributedWeightedSampler(Sampler[int]):
+    """Class-balanced sampling with replacement under DDP: every rank draws the same seeded global
+    sample and keeps every world-th index, so the ranks together see one weighted epoch."""
+
+    def __init__(self, weights: np.ndarray, world: int, rank: int, seed: int):
+        self.weights = torch.as_tensor(weights, dtype=torch.double)
+        self.world, self.rank, self.seed, self.epoch = world, rank, seed, 0
+        self.num_samples = -(-len(weights) // world)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        drawn = torch.multinomial(self.weights, self.num_samples * self.world, replacement=True, generator=generator)
+        return iter(drawn[self.rank::self.world].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def train_batches(n_train: int, batch_size: int, world: int = 1) -> int:
+    """Batches per epoch and process (``train.batch_size`` is per process: DDP's global batch is
+    batch_size x processes); the last partial batch is dropped unless it is the only one."""
+    per_rank = -(-n_train // world)
+    return max(1, per_rank // batch_size) if per_rank > batch_size else 1
+
+
 def make_loader(dataset: ImageDataset, cfg: Config, device: torch.device, train: bool,
-                seed: int = 0, labels_for_sampler: np.ndarray | None = None) -> DataLoader:
+                seed: int = 0, labels_for_sampler: np.ndarray | None = None,
+                dist: DistInfo | None = None, epoch: int = 0, rows: np.ndarray | None = None) -> DataLoader:
+    """``dist`` (training under DDP): this rank's share of the epoch, drawn from ``seed`` + ``epoch``;
+    ``rows`` (evaluation): predict only these rows, in this order."""
     workers = auto_num_workers(cfg, device, dataset.images is not None)
     batch = cfg.train.batch_size if train else cfg.infer.batch_size
-    sampler = None
+    world, rank = (dist.world, dist.rank) if dist is not None and dist.enabled else (1, 0)
+    sampler: Sampler | list[int] | None = None
     if train and cfg.train.sampler == "weighted":
         counts = np.bincount(labels_for_sampler).astype(float)
         weights = 1.0 / counts[labels_for_sampler]
-        sampler = WeightedRandomSampler(torch.as_tensor(weights), num_samples=len(weights), replacement=True,
-                                        generator=torch.Generator().manual_seed(seed))
+        if world > 1:
+            sampler = DistributedWeightedSampler(weights, world, rank, seed)
+        else:
+            sampler = WeightedRandomSampler(torch.as_tensor(weights), num_samples=len(weights), replacement=True,
+                                            generator=torch.Generator().manual_seed(seed))
+    elif train and world > 1:
+        # pads with repeated images so every rank has as many batches (DDP steps in lockstep)
+        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    elif not train and rows is not None:
+        sampler = rows.tolist()
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)  # type: ignore[union-attr]
     return DataLoader(
         dataset, batch_size=batch, shuffle=train and sampler is None, sampler=sampler,
-        drop_last=train and len(dataset) > batch, num_workers=workers,
+        drop_last=train and (len(sampler) if sampler is not None else len(dataset)) > batch, num_workers=workers,
         pin_memory=device.type == "cuda", persistent_workers=False,
         worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(seed))
 

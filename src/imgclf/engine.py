@@ -48,14 +48,20 @@ def pick_device(cfg: Config) -> torch.device:
     return torch.device("cuda")
 
 
-def make_runtime(cfg: Config, device: torch.device, mean: tuple, std: tuple) -> Runtime:
+def amp_dtype(cfg: Config, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype: bf16 on CUDA when supported, else fp16 (which needs a GradScaler); off on CPU
+    unless bf16 is asked for."""
     amp = cfg.train.amp
-    dtype = None
     if device.type == "cuda" and amp != "off":
-        dtype = torch.bfloat16 if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()) \
-            else torch.float16
-    elif device.type == "cpu" and amp == "bf16":
-        dtype = torch.bfloat16
+        bf16 = amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported())
+        return torch.bfloat16 if bf16 else torch.float16
+    if device.type == "cpu" and amp == "bf16":
+        return torch.bfloat16
+    return None
+
+
+def make_runtime(cfg: Config, device: torch.device, mean: tuple, std: tuple) -> Runtime:
+    dtype = amp_dtype(cfg, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not cfg.train.deterministic
     to_dev = dict(device=device, dtype=torch.float32)
@@ -77,6 +83,7 @@ class StepHooks:
     clip_grad: float | None = None
     accum_steps: int = 1
     updates: int = 0
+    epoch_images: int = 0  # images the last train_one_epoch saw (the last batch may be short)
     extra: dict = field(default_factory=dict)
 
 
@@ -105,6 +112,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: nn.Module, opti
         seen += len(images)
         if last_of_window:
             _update(model, optimizer, rt, hooks)
+    hooks.epoch_images = seen
     mean = float(total.item()) / max(seen, 1)
     if not math.isfinite(mean):
         raise FloatingPointError(f"training loss is {mean}")
@@ -123,10 +131,16 @@ def _update(model: nn.Module, optimizer: torch.optim.Optimizer, rt: Runtime, hoo
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     hooks.updates += 1
-    if hooks.ema is not None:
-        hooks.ema.update(model, step=hooks.updates)
+    if hooks.ema is not None:  # the EMA copy mirrors the plain module, not a compile/DDP wrapper
+        hooks.ema.update(unwrap(model), step=hooks.updates)
     if hooks.after_update is not None:
         hooks.after_update(hooks.updates)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module under torch.compile and DistributedDataParallel wrappers."""
+    model = getattr(model, "_orig_mod", model)
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 @torch.inference_mode()

@@ -20,16 +20,24 @@ log = logging.getLogger(__name__)
 def assign_folds(comp: Competition, n_splits: int, seed: int) -> np.ndarray:
     """Fold index per train row: StratifiedGroupKFold when the data has groups."""
     labels = comp.train["label"].to_numpy()
-    smallest = np.bincount(labels).min()
+    counts = np.bincount(labels)
+    smallest = counts[counts > 0].min()  # a class absent from train is warned about at ingest
     if comp.has_groups:
         groups = comp.train["group"].to_numpy()
         if len(np.unique(groups)) < n_splits:
             raise DataError(f"folds.n_splits={n_splits} but the data has only {len(np.unique(groups))} groups")
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        splits = splitter.split(labels, labels, groups)
+        # sklearn < 1.8 with shuffle=True permutes the per-group class counts but not the group ids
+        # (scikit-learn#32478, fixed by PR #32540), which leaves the folds unstratified. Shuffle the
+        # groups ourselves instead: random group codes only change the greedy order among ties.
+        _, codes = np.unique(groups, return_inverse=True)
+        shuffled = np.random.default_rng(seed).permutation(codes.max() + 1)[codes]
+        splits = StratifiedGroupKFold(n_splits=n_splits).split(labels, labels, shuffled)
     else:
         if len(labels) < n_splits:
             raise DataError(f"folds.n_splits={n_splits} but train has only {len(labels)} images")
+        if counts.max() < n_splits:  # sklearn would raise a bare ValueError
+            raise DataError(f"folds.n_splits={n_splits} but no class has that many train images "
+                            f"(largest class: {counts.max()})")
         if smallest < n_splits:
             log.warning("the rarest class has %d images, fewer than folds.n_splits=%d", smallest, n_splits)
         splits = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(labels, labels)

@@ -18,6 +18,7 @@ from .errors import UserError
 from .folds import read_folds
 from .metrics import get_metric
 from .paths import Paths
+from .predictions import selected_experiments  # noqa: F401  (lives there so ensembling needs no torch)
 from .transforms import tta_views
 
 log = logging.getLogger(__name__)
@@ -32,19 +33,6 @@ def experiment_config(cfg: Config, paths: Paths, experiment: str) -> Config:
     saved["data"] = {**saved.get("data", {}), "dir": current["data"]["dir"], "cache": current["data"]["cache"],
                      "cache_max_gb": current["data"]["cache_max_gb"]}
     return validate_config(saved)
-
-
-def selected_experiments(cfg: Config, paths: Paths) -> list[str]:
-    found = paths.experiments()
-    if cfg.ensemble.experiments is None:
-        if not found:
-            raise UserError(f"no trained experiment under {paths.comp_dir}: run pipelines/03_train.py first")
-        return found
-    missing = [e for e in cfg.ensemble.experiments if e not in found]
-    if missing:
-        raise UserError(f"ensemble.experiments: '{missing[0]}' has no config.yaml under {paths.comp_dir} "
-                        f"(trained: {', '.join(found) or 'none'})")
-    return list(cfg.ensemble.experiments)
 
 
 def check_folds_finished(paths: Paths, experiment: str, n_folds: int) -> None:
@@ -115,7 +103,9 @@ def _in_train_order(oof: pd.DataFrame, comp: Competition) -> pd.DataFrame:
 def tta_gain(cfg: Config, paths: Paths, comp: Competition, experiment: str, oof_tta: pd.DataFrame,
              views: list[str]) -> dict:
     """OOF score without and with TTA, on the same rows."""
-    plain = pd.read_csv(paths.oof_csv(experiment), dtype={"id": str}).set_index("id")
+    # the fold files, not the merged oof.csv: folds trained on several machines may leave that partial
+    plain = pd.concat([pd.read_csv(paths.fold_oof(k, experiment), dtype={"id": str})
+                       for k in sorted(oof_tta["fold"].unique())]).set_index("id")
     label_of = dict(zip(comp.train["id"].astype(str), comp.train["label"], strict=True))
     ids = oof_tta["id"].astype(str)
     labels = np.array([label_of[i] for i in ids])

@@ -1,12 +1,15 @@
-"""One writing run at a time per competition folder: a lock file holding the owner's pid.
+"""One writing run at a time per folder: a lock file holding the owner's host name and pid.
 
-A lock whose process is gone (killed, crashed) is stale and taken over.
+A lock whose process is gone (killed, crashed) is stale and taken over, but only when it was
+taken on this host: a pid on another machine sharing the folder (NFS) cannot be checked, so such
+a lock counts as held and the error names that host.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,38 +26,54 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _me() -> tuple[str, int]:
+    return socket.gethostname(), os.getpid()
+
+
 def _try_create(path: Path) -> bool:
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
+    host, pid = _me()
     with os.fdopen(fd, "w") as handle:
-        handle.write(str(os.getpid()))
+        handle.write(f"{pid} {host}")
     return True
 
 
+def read_owner(path: Path) -> tuple[str, int] | None:
+    """(host, pid) written in the lock file; a bare pid (older lock files) means this host."""
+    try:
+        pid, _, host = path.read_text().strip().partition(" ")
+        return (host or socket.gethostname()), int(pid)
+    except (OSError, ValueError):
+        return None
+
+
 @contextlib.contextmanager
-def hold_lock(path: Path) -> Iterator[None]:
+def hold_lock(path: Path, what: str | None = None) -> Iterator[None]:
+    """Hold ``path`` while the block runs; ``what`` names the locked thing in the error."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    what = what or str(path.parent)
     for _ in range(3):
         if _try_create(path):
             break
-        try:
-            owner = int(path.read_text().strip() or "0")
-        except (OSError, ValueError):
-            owner = 0
-        if owner == os.getpid():
+        owner = read_owner(path)
+        if owner == _me():
             break
-        if owner and _alive(owner):
-            raise UserError(f"another run (pid {owner}) is using {path.parent}; wait for it or stop it "
+        if owner is not None and owner[0] != socket.gethostname():
+            raise UserError(f"another run (pid {owner[1]} on host {owner[0]}) is using {what}; a lock from "
+                            f"another host cannot be checked: if that run is gone, delete {path}")
+        if owner is not None and owner[1] and _alive(owner[1]):
+            raise UserError(f"another run (pid {owner[1]}) is using {what}; wait for it or stop it "
                             f"(lock file {path})")
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()  # stale: its process is gone
+            path.unlink()  # stale: its process on this host is gone
     else:
         raise UserError(f"could not take the lock {path}")
     try:
         yield
     finally:
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            if int(path.read_text().strip() or "0") == os.getpid():
+        if read_owner(path) == _me():
+            with contextlib.suppress(FileNotFoundError):
                 path.unlink()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import Config
+from .config import Config, TrainConfig
 
 
 def soft_targets(target: torch.Tensor, num_classes: int, smoothing: float = 0.0) -> torch.Tensor:
@@ -59,15 +59,20 @@ def class_weights(class_counts: np.ndarray) -> torch.Tensor:
     return torch.tensor(weights / weights[counts > 0].mean(), dtype=torch.float32)
 
 
+def named_loss(name: str, tc: TrainConfig, class_counts: np.ndarray, smoothing: float | None = None) -> nn.Module:
+    """One loss of ``train.loss``'s vocabulary (the multi-head loss builds one per head with it)."""
+    smoothing = tc.label_smoothing if smoothing is None else smoothing
+    if name == "focal":
+        return FocalLoss(tc.focal_gamma, smoothing)
+    if name == "f1":
+        return SoftF1Loss()
+    weight = class_weights(class_counts) if name == "weighted_ce" else None
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
+
+
 def build_loss(cfg: Config, class_counts: np.ndarray) -> nn.Module:
-    tc = cfg.train
     if cfg.model.heads == "mask":
         from .multihead import MaskHeadLoss
 
         return MaskHeadLoss(cfg, class_counts)
-    if tc.loss == "focal":
-        return FocalLoss(tc.focal_gamma, tc.label_smoothing)
-    if tc.loss == "f1":
-        return SoftF1Loss()
-    weight = class_weights(class_counts) if tc.loss == "weighted_ce" else None
-    return nn.CrossEntropyLoss(weight=weight, label_smoothing=tc.label_smoothing)
+    return named_loss(cfg.train.loss, cfg.train, class_counts)

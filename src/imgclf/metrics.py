@@ -30,17 +30,21 @@ def _labels(fn: Callable, **kw) -> Callable[[np.ndarray, np.ndarray], float]:
 
 
 def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Binary: AUC of the positive-class column; multi-class: one-vs-rest macro AUC over the classes
+    present in ``y`` (a fold may lack a rare class; sklearn would raise instead)."""
     n = p.shape[1]
     present = np.unique(y)
     if len(present) < 2:
         return float("nan")
     if n == 2:
         return skm.roc_auc_score(y, p[:, 1])
-    return skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=np.arange(n))
+    return float(np.mean([skm.roc_auc_score(y == k, p[:, k]) for k in present]))
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    return skm.log_loss(y, np.clip(p, 1e-7, 1.0), labels=np.arange(p.shape[1]))
+    # clip away log(0), then renormalise: probabilities read back from CSV rarely sum to exactly 1
+    q = np.clip(p.astype(np.float64), 1e-15, 1.0)
+    return skm.log_loss(y, q / q.sum(axis=1, keepdims=True), labels=np.arange(p.shape[1]))
 
 
 def _top_k(k: int) -> Callable[[np.ndarray, np.ndarray], float]:

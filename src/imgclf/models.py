@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import timm
 import torch
@@ -44,6 +50,48 @@ def load_state_file(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Can we open a TCP connection to the hub within ``timeout`` seconds (DNS included)?"""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # only the proxy knows; let the hub client try
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((url.hostname, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    # getaddrinfo ignores socket timeouts, so the probe runs in a thread we stop waiting for
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+@contextlib.contextmanager
+def _hub_offline_unless_reachable() -> Iterator[None]:
+    """Without a network the hub client retries for about a minute before failing; when the hub
+    cannot be reached, switch it to offline mode so cached weights load and missing ones fail fast."""
+    from huggingface_hub import constants
+
+    offline = constants.HF_HUB_OFFLINE
+    if not offline and not hub_reachable():
+        log.warning("the Hugging Face hub (%s) is unreachable: looking for cached weights only", constants.ENDPOINT)
+        constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = offline
+
+
 def create_timm_model(cfg: Config, num_classes: int) -> nn.Module:
     """A timm model; ``num_classes=0`` gives the pooled-feature backbone."""
     mc = cfg.model
@@ -53,12 +101,13 @@ def create_timm_model(cfg: Config, num_classes: int) -> nn.Module:
         kwargs["drop_path_rate"] = mc.drop_path_rate
     if mc.pretrained and mc.pretrained_path is None:
         try:
-            return timm.create_model(mc.name, pretrained=True, **kwargs)
+            with _hub_offline_unless_reachable():
+                return timm.create_model(mc.name, pretrained=True, **kwargs)
         except Exception as exc:  # noqa: BLE001 - hub/network failures come in many types
             raise UserError(
-                f"model.pretrained: could not download weights for '{mc.name}' ({type(exc).__name__}); "
-                "offline? set model.pretrained_path=/path/to/weights.safetensors (or .pth), or fill the "
-                "Hugging Face cache and set HF_HUB_OFFLINE=1, or set model.pretrained=false") from None
+                f"model.pretrained: could not get weights for '{mc.name}' from the Hugging Face hub or its "
+                f"cache ({type(exc).__name__}); offline? set model.pretrained_path=/path/to/weights.safetensors "
+                "(or .pth), or set model.pretrained=false") from None
     model = timm.create_model(mc.name, pretrained=False, **kwargs)
     if mc.pretrained and mc.pretrained_path is not None:
         load_pretrained_file(model, Path(mc.pretrained_path))

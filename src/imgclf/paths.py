@@ -8,6 +8,8 @@ from pathlib import Path
 from .config import Config
 
 DEMO_NAME = "digits"
+# Folders under models/<comp>/ that are stage outputs, never experiments (eda/ saves its config too).
+RESERVED_DIRS = frozenset({"tune", "eda", "ensemble", "cache"})
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,10 @@ class Paths:
     def last_ckpt(self, fold: int, experiment: str | None = None) -> Path:
         return self.fold_dir(fold, experiment) / "last.pt"
 
+    def fold_lock(self, fold: int, experiment: str | None = None) -> Path:
+        """Held (host and pid inside) while a run trains the fold."""
+        return self.fold_dir(fold, experiment) / ".lock"
+
     def fold_oof(self, fold: int, experiment: str | None = None) -> Path:
         """The finished fold's validation predictions; its presence marks the fold as done."""
         return self.fold_dir(fold, experiment) / "oof.csv"
@@ -120,8 +126,26 @@ class Paths:
     def submission_csv(self) -> Path:
         return self.submissions_dir / "submission.csv"
 
+    def submission_version_csv(self, version: int) -> Path:
+        """Earlier final submissions are kept beside submission.csv under numbered names."""
+        return self.submissions_dir / f"submission_v{version:03d}.csv"
+
+    @property
+    def alternatives_dir(self) -> Path:
+        """One submission per ensemble method and per single model, to submit as alternatives."""
+        return self.submissions_dir / "alternatives"
+
+    @property
+    def ensemble_scores_csv(self) -> Path:
+        return self.ensemble_dir / "scores.csv"
+
+    @property
+    def ensemble_json(self) -> Path:
+        return self.ensemble_dir / "ensemble.json"
+
     def experiments(self) -> list[str]:
         """Experiments with a saved config, in name order."""
         if not self.comp_dir.is_dir():
             return []
-        return sorted(p.parent.name for p in self.comp_dir.glob("*/config.yaml"))
+        return sorted(p.parent.name for p in self.comp_dir.glob("*/config.yaml")
+                      if p.parent.name not in RESERVED_DIRS)

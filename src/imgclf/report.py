@@ -56,6 +56,22 @@ def plot_oof(labels: np.ndarray, probs: np.ndarray, classes: list[str], out_dir:
     save_figure(fig, out_dir / "per_class_f1.png")
 
 
+def plot_method_scores(table: pd.DataFrame, metric: str, target: Path) -> None:
+    """Horizontal bars of every single model's and method's OOF score, zoomed on their range."""
+    values = table[metric].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(table) + 1.2))
+    ax.barh(range(len(table)), values, color=["tab:gray" if m.startswith("model:") else "tab:blue"
+                                              for m in table["method"]])
+    ax.set(yticks=range(len(table)), yticklabels=table["method"], xlabel=f"OOF {metric}",
+           title="single models (grey) and ensemble methods")
+    finite = values[np.isfinite(values)]
+    if finite.size:
+        span = max(finite.max() - finite.min(), 1e-3)
+        ax.set_xlim(finite.min() - span, finite.max() + 0.5 * span)
+    ax.invert_yaxis()
+    save_figure(fig, target)
+
+
 def _md_table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |" for row in rows]
@@ -81,7 +97,9 @@ def write_run_report(paths, experiments: list[str], metric: str) -> Path:
         if infer_file.is_file():
             tta = json.loads(infer_file.read_text())["tta"]
             tta_rows.append([exp, "+".join(tta["views"]), tta["oof_plain"], tta["oof_tta"], tta["gain"]])
-        for name in ("confusion_matrix.png", "per_class_f1.png", "fold0/learning_curves.png"):
+        curves = sorted(p.relative_to(paths.experiment_dir(exp)).as_posix()
+                        for p in paths.experiment_dir(exp).glob("fold*/learning_curves.png"))
+        for name in ("confusion_matrix.png", "per_class_f1.png", *curves):
             if (paths.experiment_dir(exp) / name).is_file():
                 pictures.append(f"![{exp} {name}]({exp}/{name})")
     out += _md_table(["experiment", "folds", "mean", "std", "pooled OOF"], rows)
@@ -91,6 +109,14 @@ def write_run_report(paths, experiments: list[str], metric: str) -> Path:
     if scores.is_file():
         table = pd.read_csv(scores)
         out += ["## Ensemble (OOF)", ""] + _md_table(list(table.columns), table.values.tolist())
+        choice = paths.ensemble_dir / "ensemble.json"
+        if choice.is_file():
+            chosen = json.loads(choice.read_text())
+            out += [f"Final method: **{chosen['method']}** (requested: {chosen['requested']}; honest OOF "
+                    f"{metric} {chosen['honest_oof_score']:.4f}); weights: {chosen['weights']}", ""]
+        if metric in table.columns:
+            plot_method_scores(table, metric, paths.ensemble_dir / "scores.png")
+            pictures.insert(0, "![ensemble scores](ensemble/scores.png)")
     out += ["## Plots", ""] + [p + "\n" for p in pictures]
     write_text(paths.report_md, "\n".join(out))
     return paths.report_md

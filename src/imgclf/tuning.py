@@ -1,0 +1,223 @@
+"""Optuna search: the config's ``tune.space`` sampled by a seeded TPE, trials pruned per epoch, studies
+kept in a journal file (or PostgreSQL) so runs resume and several workers share one study.
+
+A trial trains the base config with the trial's params on ``tune.folds`` (for ``tune.epochs`` epochs
+when set) and returns the mean of the folds' best validation scores. Its files go to
+``models/<comp>/tune/trials/<number>/``; checkpoints are deleted when it ends, histories are kept.
+``--trials N`` and what counts as a trial: see tune_workers; the space, sampler and pruner:
+tune_search; where studies live: tune_storage; the files written: tune_report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from .atomic import write_text
+from .config import Config, dump_yaml
+from .cv import _differences, _training_view, resolve_config
+from .data import Competition, load_competition
+from .errors import UserError
+from .folds import read_folds
+from .metrics import get_metric
+from .paths import Paths
+from .tune_search import check_space, make_pruner, make_sampler, suggest
+from .tune_storage import open_storage, storage_label
+from .tune_workers import (
+    OWNER_ATTR,
+    REASON_ATTR,
+    SurplusTrial,
+    admit,
+    fail_stale_trials,
+    more_wanted,
+    owner_record,
+)
+
+__all__ = ["suggest", "tune", "tune_parser", "tune_stage"]
+log = logging.getLogger(__name__)
+MAX_FAILURES_IN_A_ROW = 10  # a worker whose trials keep failing stops instead of looping forever
+FINGERPRINT_ATTR = "base_config"
+
+
+def tune_parser() -> argparse.ArgumentParser:
+    from .cli import common_parser
+
+    p = common_parser("Optuna search over tune.space; resumable, prunes bad trials, several workers "
+                      "may share one study. Writes models/<comp>/tune/{best_config.yaml,trials.csv,*.png}.")
+    p.add_argument("--trials", type=int, help="trials in total for the study, COMPLETE + PRUNED (tune.trials)")
+    p.add_argument("--timeout", type=float, help="stop starting trials after S seconds (tune.timeout)")
+    p.add_argument("--study", help="study name (tune.study; default <comp>-<experiment>)")
+    p.add_argument("--storage", help="postgresql+psycopg://user@host/db or a journal file "
+                                     "(tune.storage; default models/<comp>/tune/journal.log)")
+    p.add_argument("--folds", help="comma-separated folds each trial trains (tune.folds)")
+    p.add_argument("--n-startup-trials", type=int, help="random trials before TPE (tune.n_startup_trials)")
+    return p
+
+
+def fingerprint(cfg: Config) -> dict:
+    """What must not change within a study: training config, space, folds and trial epochs."""
+    tc = cfg.to_dict()["tune"]
+    return {**_training_view(cfg.to_dict()), "tune": {k: tc[k] for k in ("space", "folds", "epochs")}}
+
+
+def open_study(cfg: Config, paths: Paths, steps: int) -> optuna.Study:
+    storage = open_storage(cfg.tune.storage, paths)
+    name = cfg.tune.study or f"{paths.comp}-{cfg.experiment}"
+    direction = "maximize" if get_metric(cfg.metric).greater_is_better else "minimize"
+    study = optuna.create_study(study_name=name, storage=storage, sampler=make_sampler(cfg),
+                                pruner=make_pruner(cfg, steps), direction=direction, load_if_exists=True)
+    saved, current = study.user_attrs.get(FINGERPRINT_ATTR), fingerprint(cfg)
+    if saved is None:
+        study.set_user_attr(FINGERPRINT_ATTR, current)
+    elif saved != current:
+        diff = _differences(saved, current)
+        raise UserError(f"study '{name}' in {storage_label(cfg.tune.storage, paths)} was run with another "
+                        f"config ({'; '.join(diff[:3])}); use --study NEW_NAME, or delete the study")
+    return study
+
+
+class Tuner:
+    """The objective and the per-trial callback of one worker."""
+
+    def __init__(self, cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray) -> None:
+        self.cfg, self.paths, self.comp, self.folds = cfg, paths, comp, folds
+        self.failures_in_a_row = 0
+        self.last_failure = ""
+
+    def trial_dir(self, number: int) -> Path:
+        return self.paths.tune_dir / "trials" / str(number)
+
+    def objective(self, trial: optuna.Trial) -> float:
+        try:
+            self._admit(trial)
+            return self._train(trial)
+        except optuna.TrialPruned:
+            raise
+        except BaseException as exc:  # recorded for every failure, then Optuna marks the trial FAIL
+            reason = str(exc) if isinstance(exc, SurplusTrial) else f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr(REASON_ATTR, reason[:500])
+            if not isinstance(exc, SurplusTrial):
+                log.warning("trial %d failed: %s", trial.number, reason)
+                _free_gpu_memory()
+            raise
+        finally:
+            self._drop_checkpoints(trial.number)
+
+    def _admit(self, trial: optuna.Trial) -> None:
+        trial.set_user_attr(OWNER_ATTR, owner_record())
+        for number in fail_stale_trials(trial.study):
+            self._drop_checkpoints(number)
+        if not admit(trial.study, trial.number, self.cfg.tune.trials):
+            trial.study.stop()
+            raise SurplusTrial(f"surplus: the study already has {self.cfg.tune.trials} trials running or done")
+
+    def _train(self, trial: optuna.Trial) -> float:
+        from .train import run_fold
+
+        run_cfg = suggest(trial, self.cfg)
+        if self.cfg.tune.epochs and "train.epochs" not in self.cfg.tune.space:
+            run_cfg = run_cfg.updated({"train.epochs": self.cfg.tune.epochs})
+        shutil.rmtree(self.trial_dir(trial.number), ignore_errors=True)  # never resume another run's trial
+        experiment = f"tune/trials/{trial.number}"
+        write_text(self.paths.config_yaml(experiment), dump_yaml(run_cfg))
+        epochs, scores = run_cfg.train.epochs, []
+        last_step = epochs * len(self.cfg.tune.folds)
+        for i, fold in enumerate(self.cfg.tune.folds):
+            report = self._reporter(trial, fold, offset=i * epochs, last_step=last_step)
+            scores.append(run_fold(run_cfg, self.paths, self.comp, self.folds, fold, experiment, report))
+            trial.set_user_attr(f"fold{fold}", scores[-1])
+        return float(np.mean(scores))
+
+    def _reporter(self, trial: optuna.Trial, fold: int, offset: int, last_step: int):
+        def report(epoch: int, score: float) -> None:
+            if math.isfinite(score):
+                trial.report(score, offset + epoch)
+            # After the last epoch nothing is left to save: the trial completes and competes.
+            if offset + epoch < last_step and trial.should_prune():
+                raise optuna.TrialPruned(f"after epoch {epoch} of fold {fold}: {self.cfg.metric} {score:.4f}")
+        return report
+
+    def _drop_checkpoints(self, number: int) -> None:
+        for ckpt in self.trial_dir(number).glob("fold*/*.pt"):
+            ckpt.unlink(missing_ok=True)
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        from .tune_report import write_outputs
+
+        reason = trial.user_attrs.get(REASON_ATTR, "")
+        if trial.state == optuna.trial.TrialState.FAIL and not reason.startswith("surplus"):
+            self.failures_in_a_row, self.last_failure = self.failures_in_a_row + 1, reason
+        elif trial.state != optuna.trial.TrialState.FAIL:
+            self.failures_in_a_row = 0
+        for number in fail_stale_trials(study):  # a killed worker's trial is taken over, not waited for
+            self._drop_checkpoints(number)
+        trials = study.get_trials(deepcopy=False)
+        if not more_wanted(trials, self.cfg.tune.trials) or self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+            study.stop()
+        write_outputs(study, self.cfg, self.paths, plots=False)
+
+
+class _QuietSurplus(logging.Filter):
+    """Optuna logs every failed trial with its traceback; a surplus trial is routine, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], SurplusTrial):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _free_gpu_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def tune(cfg: Config, paths: Paths) -> optuna.Study:
+    """Run this worker's share of the study; returns the study (shared by every worker)."""
+    from .tune_report import print_summary, write_outputs
+
+    comp = load_competition(cfg, paths)
+    cfg = resolve_config(cfg, comp)
+    folds = read_folds(paths, comp)
+    n_folds = int(folds.max()) + 1
+    bad = [f for f in cfg.tune.folds if f not in range(n_folds)]
+    if bad or not cfg.tune.folds:
+        raise UserError(f"tune.folds: fold {bad[0] if bad else '(none)'} does not exist "
+                        f"(folds.csv has folds 0..{n_folds - 1})")
+    check_space(cfg)
+    epochs = cfg.tune.epochs if cfg.tune.epochs and "train.epochs" not in cfg.tune.space else cfg.train.epochs
+    study = open_study(cfg, paths, epochs * len(cfg.tune.folds))
+    tuner = Tuner(cfg, paths, comp, folds)
+    optuna_log = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _QuietSurplus) for f in optuna_log.filters):
+        optuna_log.addFilter(_QuietSurplus())
+    for number in fail_stale_trials(study):
+        tuner._drop_checkpoints(number)
+    if more_wanted(study.get_trials(deepcopy=False), cfg.tune.trials):
+        study.optimize(tuner.objective, timeout=cfg.tune.timeout, catch=(Exception,),
+                       callbacks=[tuner.after_trial], gc_after_trial=True)
+    else:
+        log.info("study '%s' already has its %d trials", study.study_name, cfg.tune.trials)
+    write_outputs(study, cfg, paths, plots=True)
+    print_summary(study, cfg, paths)
+    if tuner.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+        raise UserError(f"{MAX_FAILURES_IN_A_ROW} trials in a row failed, the last with: {tuner.last_failure}; "
+                        "check tune.space and the trials' logs")
+    return study
+
+
+def tune_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
+    from .cli import parse_folds
+
+    options = {"tune.trials": args.trials, "tune.timeout": args.timeout, "tune.study": args.study,
+               "tune.storage": args.storage, "tune.folds": parse_folds(args.folds),
+               "tune.n_startup_trials": args.n_startup_trials}
+    given = {k: v for k, v in options.items() if v is not None}
+    tune(cfg.updated(given) if given else cfg, paths)
