@@ -9,9 +9,29 @@ bash scripts/setup.sh
 PY=.venv/bin/python
 start=$(date +%s)
 
+# Ctrl-C or SIGTERM (to this script alone, or to its whole process group) stops the running stage
+# cleanly: it abandons the current epoch, keeps last.pt of the previous one and exits 130/143; the
+# next stages do not start. Rerun the same command to resume. The stage runs in the background so
+# that this script can forward a signal sent to it alone (bash runs traps only between commands).
+child=""
+stop() {
+    trap '' INT TERM
+    if [[ -n "$child" ]]; then
+        kill -TERM "$child" 2>/dev/null || true  # a stage ignores any signal after its first one
+        wait "$child" 2>/dev/null || true
+    fi
+    echo "run_all: stopped by SIG$1; rerun the same command to resume" >&2
+    exit "$2"
+}
+trap 'stop INT 130' INT
+trap 'stop TERM 143' TERM
+
 stage() {
     echo "==> $*" >&2
-    "$PY" "$@"
+    "$PY" "$@" &
+    child=$!
+    wait "$child"  # under set -e a failing stage ends the run with its exit status
+    child=""
 }
 
 stage pipelines/01_eda.py "$@"

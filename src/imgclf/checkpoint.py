@@ -15,8 +15,9 @@ from .errors import UserError
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        # through a Python file object, a failed write (disk full) keeps its OSError in the chain
+        torch.save(state, handle)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -8,12 +8,13 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Config, load_config
-from .errors import UserError
+from .errors import UserError, one_line
 from .lock import hold_lock
 from .paths import Paths
 
@@ -81,9 +82,11 @@ def run_stage(parser: argparse.ArgumentParser, stage: Callable[[argparse.Namespa
     except UserError as exc:
         if args.debug:
             raise
-        return _fail(f"error: {exc}", 2, first_on_node, torchrun)
+        return _fail(f"error: {one_line(exc)}", 2, first_on_node, torchrun)
     except KeyboardInterrupt:
-        return _fail("error: interrupted", 130, first_on_node, torchrun)
+        how = " (torchrun stops every process after Ctrl-C or when one of them failed)" if torchrun else ""
+        code = 128 + (_stopped_by or signal.SIGINT)  # 130 after Ctrl-C, 143 after SIGTERM
+        return _fail(f"error: interrupted{how}", code, first_on_node, torchrun)
     except Exception as exc:
         from .distributed import is_peer_failure
 
@@ -124,16 +127,29 @@ def _fail(line: str, code: int, first_on_node: bool, torchrun: bool) -> int:
         from .distributed import record_error
 
         record_error(line)
+        if not first_on_node:
+            time.sleep(1.0)  # torchrun stops every rank when one exits: let the printing rank print first
     return code
 
 
 def main_for(parser_factory: Callable[[], argparse.ArgumentParser],
              stage: Callable[[argparse.Namespace, Config, Paths], object], lock: bool = False,
              distributed: bool = False) -> None:
-    signal.signal(signal.SIGTERM, _terminate)
+    # SIGINT too: a stage started in the background by a script (run_all.sh) inherits it ignored
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop)
     sys.exit(run_stage(parser_factory(), stage, lock=lock, distributed=distributed))
 
 
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM stops like Ctrl-C: the current epoch is abandoned, last.pt of the previous one stays."""
+_stopped_by: int | None = None
+
+
+def _stop(signum: int, frame: object) -> None:
+    """Ctrl-C and SIGTERM stop alike: the current epoch is abandoned, last.pt of the previous one stays.
+    Further signals are ignored, so that a second one (run_all.sh forwards SIGTERM to the running
+    stage) cannot break the clean-up into a traceback; SIGKILL still stops at once."""
+    global _stopped_by
+    _stopped_by = signum
+    for other in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(other, signal.SIG_IGN)
     raise KeyboardInterrupt

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -12,14 +11,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .atomic import write_csv, write_text
+from .atomic import remove_temps, write_csv, write_text
 from .config import Config, dump_yaml, validate_config
 from .data import Competition, image_size, load_competition
 from .errors import UserError
-from .folds import read_folds
+from .folds import folds_digest, read_folds
 from .lock import hold_lock
 from .metrics import get_metric, score_all
 from .paths import Paths
+from .preflight import check_training_inputs
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None)
 
 def _check_folds_fingerprint(paths: Paths, experiment: str | None) -> None:
     """Folds of one experiment must all come from the same folds.csv."""
-    digest = hashlib.sha256(paths.folds_csv.read_bytes()).hexdigest()[:16]
+    digest = folds_digest(paths)
     stamp = paths.experiment_dir(experiment) / "folds.sha256"
     trained = any(paths.experiment_dir(experiment).glob("fold*/last.pt"))
     if stamp.is_file() and stamp.read_text().strip() != digest and trained:
@@ -93,6 +93,7 @@ def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None
     bad = [f for f in wanted if f not in range(n_folds)]
     if bad:
         raise UserError(f"--folds: fold {bad[0]} does not exist (folds.csv has folds 0..{n_folds - 1})")
+    check_training_inputs(cfg, comp)  # before prepare_experiment writes: bad input leaves no new artefact
     prepare_experiment(cfg, paths)
     return cfg, comp, folds, wanted
 
@@ -104,6 +105,7 @@ def _fold_locks(paths: Paths, todo: list[int]) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         for fold in todo:
             stack.enter_context(hold_lock(paths.fold_lock(fold), f"fold {fold} of experiment '{paths.experiment}'"))
+            remove_temps(paths.fold_dir(fold))  # a killed run's half-written checkpoint: nobody else writes here
         yield
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from .atomic import write_text
 from .config import Config
 from .errors import DataError
-from .images import IMAGE_EXTENSIONS, is_hidden, list_images
+from .images import IMAGE_EXTENSIONS, is_hidden, list_images, list_non_images
 from .paths import Paths
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def resolve_image_paths(ids: pd.Series, folder: Path, csv_name: str) -> list[Pat
             matches = by_stem.get(image_id) or by_stem.get(Path(image_id).stem if
                                                            image_id.lower().endswith(IMAGE_EXTENSIONS) else "")
             if not matches:
-                raise DataError(f"{csv_name} row {row + 2}: no image file for id '{image_id}' in {folder}")
+                raise DataError(_unresolved(ids, row, image_id, folder, csv_name, by_name))
             if len(matches) > 1:
                 names = ", ".join(p.name for p in matches)
                 raise DataError(f"{csv_name} row {row + 2}: id '{image_id}' matches several files ({names})")
@@ -144,14 +144,31 @@ def resolve_image_paths(ids: pd.Series, folder: Path, csv_name: str) -> list[Pat
     return resolved
 
 
-def _check_ids(frame: pd.DataFrame, column: str, csv_path: Path) -> None:
+def _unresolved(ids: pd.Series, row: int, image_id: str, folder: Path, csv_name: str,
+                by_name: dict[str, Path]) -> str:
+    """Why ``image_id`` names no image: only a non-image file has that name, or the column holds no
+    image ids at all (the id column is not the first one), or its file is just missing."""
+    where = f"{csv_name} row {row + 2}"
+    others = [p.name for p in list_non_images(folder) if image_id in (p.name, p.stem)]
+    if others:
+        return (f"{where}: id '{image_id}' names {folder / others[0]}, which is not an image file "
+                f"(image extensions: {', '.join(IMAGE_EXTENSIONS)})")
+    stems = {Path(name).stem for name in by_name}
+    if row == 0 and len(ids) > 1 and not any(str(i) in by_name or Path(str(i)).stem in stems for i in ids):
+        column = f"column '{ids.name}'" if ids.name is not None else "the id column"
+        return (f"{where}: {column} of {csv_name} names no image in {folder} (e.g. '{image_id}'); the id "
+                "column must come first (or set data.id_column)")
+    return f"{where}: no image file for id '{image_id}' in {folder}"
+
+
+def _check_ids(frame: pd.DataFrame, column: str, csv_path: Path, hint: str = "") -> None:
     missing = frame[column].isna()
     if missing.any():
-        raise DataError(f"{csv_path} column '{column}': empty id at row {int(np.argmax(missing)) + 2}")
+        raise DataError(f"{csv_path} column '{column}': empty id at row {int(np.argmax(missing)) + 2}{hint}")
     dup = frame[column].duplicated()
     if dup.any():
         first = frame[column][dup].iloc[0]
-        raise DataError(f"{csv_path} column '{column}': duplicate id '{first}' ({int(dup.sum())} duplicates)")
+        raise DataError(f"{csv_path} column '{column}': duplicate id '{first}' ({int(dup.sum())} duplicates){hint}")
 
 
 def _check_labels(frame: pd.DataFrame, column: str, csv_path: Path, id_column: str) -> None:
@@ -197,8 +214,10 @@ def _load_kaggle_csv(data_dir: Path, cfg: Config) -> Competition:
     if id_column not in sample.columns:
         raise DataError(f"{sample_csv}: id column '{id_column}' not found (columns: {list(sample.columns)})")
     train_id = id_column if id_column in train_df.columns else train_df.columns[0]
+    # sample_submission first: a target column taken for the id column (not first) repeats its values
+    _check_ids(sample, id_column, sample_csv, "" if cfg.data.id_column else
+               f"; is '{id_column}' its id column? the id column must come first (or set data.id_column)")
     _check_ids(train_df, train_id, train_csv)
-    _check_ids(sample, id_column, sample_csv)
     sample_targets = [c for c in sample.columns if c != id_column]
     if not sample_targets:
         raise DataError(f"{sample_csv}: no target column besides the id column '{id_column}'")

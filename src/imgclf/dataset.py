@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -147,12 +148,27 @@ def decoded_cache(paths: list[Path] | np.ndarray, size: int, cfg: Config, cache_
     if not target.is_file():
         with atomic_path(target) as tmp:
             array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))
+            _reserve(tmp)
             for i, path in enumerate(tqdm(paths, desc=f"decode {label}", unit="img", leave=False,
                                           mininterval=1.0)):
                 array[i] = read_resized(path, size)
             array.flush()
             del array
     return np.load(target, mmap_mode="r")
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the memory-mapped file's blocks now: on a full disk this fails with an OSError (one
+    error line, the temp file removed) instead of a SIGBUS in the middle of filling the map."""
+    if hasattr(os, "posix_fallocate"):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems without fallocate
+                raise
+        finally:
+            os.close(fd)
 
 
 def table_images(frame: pd.DataFrame, size: int, cfg: Config, cache_dir: Path, label: str) -> np.ndarray | None:

@@ -102,10 +102,8 @@ def distributed_session(device: torch.device) -> Iterator[DistInfo]:
         logging.getLogger().setLevel(logging.ERROR)
     log.info("DistributedDataParallel: %d processes (%s), %s", info.world, dist.get_backend(),
              f"{torch.get_num_threads()} CPU thread(s) each" if device.type == "cpu" else "one GPU each")
-    try:
-        yield info
-    finally:
-        shutdown()
+    yield info
+    shutdown()  # only after success: after a failure the process exits at once (a dead peer can block it)
 
 
 def device_for(info: DistInfo, default: torch.device) -> torch.device:

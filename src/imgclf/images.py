@@ -69,3 +69,61 @@ def read_resized(path: str | Path, side: int) -> np.ndarray:
         return image
     shrink = side < min(height, width)
     return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+# File signatures of the formats in IMAGE_EXTENSIONS (the content decides, not the extension).
+_SIGNATURES = {"png": (b"\x89PNG\r\n\x1a\n",), "jpeg": (b"\xff\xd8\xff",), "bmp": (b"BM",),
+               "tiff": (b"II*\x00", b"MM\x00*")}
+
+
+def _format_of(head: bytes) -> str | None:
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return next((name for name, sigs in _SIGNATURES.items() if head.startswith(sigs)), None)
+
+
+def image_file_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be a complete image (None: it looks fine), from its first and last bytes:
+    missing, empty, not an image format, or a PNG/JPEG cut short (an interrupted copy or download).
+    OpenCV decodes a truncated JPEG without an error (grey lower part), so it must be caught here."""
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return "empty (0 bytes)"
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+            handle.seek(max(0, size - 1024))
+            tail = handle.read()
+    except FileNotFoundError:
+        return "not found"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    kind = _format_of(head)
+    if kind is None:
+        return "not an image (unknown file format)"
+    if kind == "png" and b"IEND" not in tail:
+        return "truncated PNG (no IEND chunk at its end)"
+    if kind == "jpeg" and not tail.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return _decode_problem(path)  # no end marker: usually cut short, but some cameras append data
+    return None
+
+
+def _decode_problem(path: str | Path) -> str | None:
+    from PIL import Image  # Pillow (a matplotlib dependency) reports truncation, OpenCV does not
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception as exc:  # noqa: BLE001 - any failure to decode means an unusable file
+        return f"truncated or corrupt JPEG ({str(exc).splitlines()[0][:80]})"
+    return None
+
+
+def check_image_files(paths: list | np.ndarray, what: str) -> None:
+    """Refuse, naming the first bad file, when any of ``paths`` is not a complete image. Reads two
+    small blocks per file, so a run stops here rather than in the middle of an epoch."""
+    bad = [(p, problem) for p in paths if (problem := image_file_problem(p)) is not None]
+    if bad:
+        path, problem = bad[0]
+        more = f" (and {len(bad) - 1} more bad {what} image(s))" if len(bad) > 1 else ""
+        raise DataError(f"{what} image {path}: {problem}{more}; replace the file or drop it from the data")

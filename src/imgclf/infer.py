@@ -15,10 +15,11 @@ from .data import Competition, load_competition
 from .dataset import ImageDataset, make_loader, table_images
 from .engine import make_runtime, pick_device, predict_logits, softmax
 from .errors import UserError
-from .folds import read_folds
+from .folds import check_experiment_folds, read_folds
 from .metrics import get_metric
 from .paths import Paths
-from .predictions import selected_experiments  # noqa: F401  (lives there so ensembling needs no torch)
+from .predictions import data_stamp, selected_experiments  # (they live there so ensembling needs no torch)
+from .preflight import check_inference_inputs
 from .transforms import tta_views
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,11 @@ def check_folds_finished(paths: Paths, experiment: str, n_folds: int) -> None:
                             f"--folds {fold} --set experiment={experiment}")
 
 
-def _stamp(paths: Paths, experiment: str, n_folds: int, views: list[str], merge: str) -> dict:
+def _stamp(paths: Paths, comp: Competition, experiment: str, n_folds: int, views: list[str], merge: str) -> dict:
+    """What test.csv and oof_tta.csv were made from: checkpoints, TTA, and the folds and test ids."""
     ckpts = [paths.best_ckpt(k, experiment) for k in range(n_folds)]
-    return {"views": views, "merge": merge, "checkpoints": [p.stat().st_mtime_ns for p in ckpts]}
+    return {"views": views, "merge": merge, "checkpoints": [p.stat().st_mtime_ns for p in ckpts],
+            "data": data_stamp(paths, comp)}
 
 
 def infer_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, experiment: str) -> dict:
@@ -53,10 +56,11 @@ def infer_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
 
     ecfg = experiment_config(cfg, paths, experiment)
     n_folds = int(folds.max()) + 1
+    check_experiment_folds(paths, experiment)
     check_folds_finished(paths, experiment, n_folds)
     views = tta_views(ecfg)
     stamp_file = paths.experiment_dir(experiment) / "infer.json"
-    stamp = _stamp(paths, experiment, n_folds, views, ecfg.infer.tta_merge)
+    stamp = _stamp(paths, comp, experiment, n_folds, views, ecfg.infer.tta_merge)
     if stamp_file.is_file() and paths.test_csv(experiment).is_file() and paths.oof_tta_csv(experiment).is_file():
         saved = json.loads(stamp_file.read_text())
         if saved.get("stamp") == stamp:
@@ -119,6 +123,7 @@ def tta_gain(cfg: Config, paths: Paths, comp: Competition, experiment: str, oof_
 def run_inference(cfg: Config, paths: Paths) -> dict[str, dict]:
     comp = load_competition(cfg, paths)
     folds = read_folds(paths, comp)
+    check_inference_inputs(comp)
     results = {e: infer_experiment(cfg, paths, comp, folds, e) for e in selected_experiments(cfg, paths)}
     rows = [f"{e:<24} {r['oof_plain']:.4f} -> {r['oof_tta']:.4f} ({'+'.join(r['views'])})"
             for e, r in results.items()]

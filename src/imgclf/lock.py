@@ -1,6 +1,7 @@
 """One writing run at a time per folder: a lock file holding the owner's host name and pid.
 
-A lock whose process is gone (killed, crashed) is stale and taken over, but only when it was
+A lock whose process is gone (killed, crashed; or its pid now belongs to a process that started
+after the lock was taken) is stale and taken over, but only when it was
 taken on this host: a pid on another machine sharing the folder (NFS) cannot be checked, so such
 a lock counts as held and the error names that host.
 """
@@ -13,17 +14,32 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+from .atomic import TMP_PREFIX
 from .errors import UserError
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, since: float | None = None) -> bool:
+    """Is ``pid`` running, and (``since``: the lock file's mtime) not a newer process that got the
+    pid of a dead lock holder? Pids are reused (pid_max is often 32768)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    started = _start_time(pid)
+    return since is None or started is None or started <= since + 1.0
+
+
+def _start_time(pid: int) -> float | None:
+    """When ``pid`` started (seconds since the epoch), from /proc; None where that is unknown."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _me() -> tuple[str, int]:
@@ -31,14 +47,32 @@ def _me() -> tuple[str, int]:
 
 
 def _try_create(path: Path) -> bool:
+    """Create the lock file with its content in one step (a hard link of a filled temp file), so
+    no other run ever reads an empty lock file and takes it for a stale one."""
+    host, pid = _me()
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{pid}")
+    tmp.write_text(f"{pid} {host}")
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.link(tmp, path)
     except FileExistsError:
         return False
-    host, pid = _me()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"{pid} {host}")
+    except OSError:  # a file system without hard links: exclusive create, then write
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{pid} {host}")
+    finally:
+        tmp.unlink(missing_ok=True)
     return True
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def read_owner(path: Path) -> tuple[str, int] | None:
@@ -64,7 +98,7 @@ def hold_lock(path: Path, what: str | None = None) -> Iterator[None]:
         if owner is not None and owner[0] != socket.gethostname():
             raise UserError(f"another run (pid {owner[1]} on host {owner[0]}) is using {what}; a lock from "
                             f"another host cannot be checked: if that run is gone, delete {path}")
-        if owner is not None and owner[1] and _alive(owner[1]):
+        if owner is not None and owner[1] and _alive(owner[1], _mtime(path)):
             raise UserError(f"another run (pid {owner[1]}) is using {what}; wait for it or stop it "
                             f"(lock file {path})")
         with contextlib.suppress(FileNotFoundError):

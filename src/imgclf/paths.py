@@ -41,6 +41,11 @@ class Paths:
         return self.comp_dir / "folds.csv"
 
     @property
+    def data_fingerprint_json(self) -> Path:
+        """Beside folds.csv: a hash of the train ids and labels it was made from."""
+        return self.comp_dir / "data_fingerprint.json"
+
+    @property
     def classes_json(self) -> Path:
         return self.comp_dir / "classes.json"
 
@@ -148,4 +153,8 @@ class Paths:
         if not self.comp_dir.is_dir():
             return []
         return sorted(p.parent.name for p in self.comp_dir.glob("*/config.yaml")
-                      if p.parent.name not in RESERVED_DIRS)
+                      if p.parent.name not in RESERVED_DIRS and not p.parent.name.startswith("."))
+
+    def trained_experiments(self) -> list[str]:
+        """Experiments with at least one trained fold (a last.pt): they depend on folds.csv."""
+        return [e for e in self.experiments() if any(self.experiment_dir(e).glob("fold*/last.pt"))]

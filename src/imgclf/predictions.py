@@ -6,6 +6,7 @@ Ensembling compares models row by row, so a prediction file whose ids differ fro
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 from .config import Config
 from .data import Competition
 from .errors import DataError, UserError
+from .folds import check_experiment_folds, folds_digest
 from .paths import Paths
 
 
@@ -40,7 +42,7 @@ def selected_experiments(cfg: Config, paths: Paths) -> list[str]:
     return list(cfg.ensemble.experiments)
 
 
-def check_experiment_ready(paths: Paths, experiment: str, n_folds: int) -> None:
+def check_experiment_ready(paths: Paths, comp: Competition, experiment: str, n_folds: int) -> None:
     """Every fold trained and the TTA inference run after the checkpoints were last written."""
     for fold in range(n_folds):
         if not paths.fold_oof(fold, experiment).is_file():
@@ -53,10 +55,19 @@ def check_experiment_ready(paths: Paths, experiment: str, n_folds: int) -> None:
     stamp_file = paths.experiment_dir(experiment) / "infer.json"
     ckpts = [paths.best_ckpt(k, experiment) for k in range(n_folds)]
     if stamp_file.is_file() and all(p.is_file() for p in ckpts):
-        stamped = json.loads(stamp_file.read_text()).get("stamp", {}).get("checkpoints")
-        if stamped != [p.stat().st_mtime_ns for p in ckpts]:
+        stamp = json.loads(stamp_file.read_text()).get("stamp", {})
+        if stamp.get("checkpoints") != [p.stat().st_mtime_ns for p in ckpts]:
             raise UserError(f"experiment '{experiment}': test.csv is older than its checkpoints; "
                             "run pipelines/05_infer.py")
+        if stamp.get("data") != data_stamp(paths, comp):
+            raise UserError(f"experiment '{experiment}': test.csv was made for another folds.csv or other "
+                            "test images; run pipelines/05_infer.py")
+
+
+def data_stamp(paths: Paths, comp: Competition) -> dict:
+    """The folds.csv and test ids that predictions were made for."""
+    test_ids = "\n".join(comp.test["id"].astype(str)).encode()
+    return {"folds": folds_digest(paths), "test_ids": hashlib.sha256(test_ids).hexdigest()[:16]}
 
 
 def aligned_probs(path: Path, ids: pd.Series, classes: list[str], what: str) -> tuple[np.ndarray, pd.DataFrame]:
@@ -91,7 +102,8 @@ def aligned_probs(path: Path, ids: pd.Series, classes: list[str], what: str) -> 
 
 def load_model_predictions(paths: Paths, comp: Competition, folds: np.ndarray,
                            experiment: str) -> ModelPredictions:
-    check_experiment_ready(paths, experiment, int(folds.max()) + 1)
+    check_experiment_folds(paths, experiment)
+    check_experiment_ready(paths, comp, experiment, int(folds.max()) + 1)
     oof_path = paths.oof_tta_csv(experiment)
     oof, frame = aligned_probs(oof_path, comp.train["id"], comp.classes, "train")
     if "fold" in frame.columns and not np.array_equal(frame["fold"].to_numpy(dtype=int), folds):

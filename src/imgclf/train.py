@@ -257,6 +257,8 @@ def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fo
     if state is not None:
         run.restore(state)
         log.info("fold %d: resuming after epoch %d from %s", fold, run.epoch, last)
+        if info.is_main and run.history:  # a run killed between last.pt and history.csv left it behind
+            _write_history(run, paths.history_csv(fold, experiment))
     writer = _tensorboard(fold_dir) if info.is_main else None
     try:
         while run.epoch < cfg.train.epochs and not _early_stop(run):
