@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -121,32 +122,38 @@ def _check_kill_point(name: str, root: Path) -> None:
         assert not (_exp(root, "baseline_tuned") / "test.csv").exists() and not sub.exists()
 
 
+SCENARIOS = {"during training of fold 0": _fold0_training, "between folds": _between_folds,
+             "during inference": _inference}
+
+
+def _scenario(data: Path, tmp_path: Path, name: str | None) -> tuple[dict[str, bytes], float]:
+    """An uninterrupted run (``name`` None), or one killed at the scenario's point and rerun."""
+    start = time.perf_counter()
+    slug = name.replace(" ", "_") if name else "uninterrupted"
+    root, log = tmp_path / slug, tmp_path / f"{slug}.log"
+    if name is not None:
+        _kill_at(data, root, SCENARIOS[name](root), log)
+        _check_kill_point(name, root)
+    _run_to_end(data, root, log)
+    return _outputs(root), time.perf_counter() - start
+
+
 def test_sigkill_at_three_points_then_rerun_gives_the_uninterrupted_bytes(tmp_path: Path) -> None:
     data = make_kaggle_dataset(tmp_path / COMP, n_train=30, n_test=10, side=16)
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    start = time.perf_counter()
-    whole = tmp_path / "whole"
-    _run_to_end(data, whole, logs / "whole.log")
-    expected = _outputs(whole)
+    # two runs at a time (each single-threaded): the four runs are independent, each in its own root
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(_scenario, data, tmp_path, name) for name in (None, *SCENARIOS)}
+        results = {name: future.result() for name, future in futures.items()}
+    timings = {name or "uninterrupted": seconds for name, (_, seconds) in results.items()}
+    expected, _ = results.pop(None)
     assert {"submissions/shapes/submission.csv", "models/shapes/baseline/oof.csv",
-            "models/shapes/baseline_tuned/oof.csv"} <= set(expected)
-    timings = {"uninterrupted": time.perf_counter() - start}
-
-    same = 0
-    for name, point in (("during training of fold 0", _fold0_training), ("between folds", _between_folds),
-                        ("during inference", _inference)):
-        start = time.perf_counter()
-        root, log = tmp_path / name.replace(" ", "_"), logs / f"{name.replace(' ', '_')}.log"
-        _kill_at(data, root, point(root), log)
-        _check_kill_point(name, root)
-        _run_to_end(data, root, log)
-        got = _outputs(root)
+            "models/shapes/baseline_tuned/oof.csv", "models/shapes/baseline/fold1/oof.csv"} <= set(expected)
+    same = []
+    for name, (got, _) in results.items():
         differ = sorted(k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k))
-        assert not differ, f"killed {name}: these differ from the uninterrupted run: {differ}\n{_tail(log)}"
-        same += 1
-        timings[name] = time.perf_counter() - start
-    assert same == 3
+        assert not differ, f"killed {name}: these differ from the uninterrupted run: {differ}"
+        same.append(name)
+    assert len(same) == 3
     print("byte-identical after SIGKILL + rerun: 3/3;", ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
 
 

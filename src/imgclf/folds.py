@@ -141,7 +141,8 @@ def make_folds(cfg: Config, paths: Paths, comp: Competition) -> pd.DataFrame:
         log.info("wrote %s: %d images in %d folds %s%s", paths.folds_csv, len(frame), cfg.folds.n_splits,
                  counts, " (grouped)" if comp.has_groups else "")
     # after folds.csv: a run killed in between leaves an old fingerprint, which read_folds re-checks
-    write_text(paths.data_fingerprint_json, json.dumps(data_fingerprint(comp), indent=1) + "\n")
+    fingerprint = {**data_fingerprint(comp), "folds_csv": folds_digest(paths)}
+    write_text(paths.data_fingerprint_json, json.dumps(fingerprint, indent=1) + "\n")
     return frame
 
 
@@ -152,13 +153,15 @@ def read_folds(paths: Paths, comp: Competition) -> np.ndarray:
     frame = pd.read_csv(paths.folds_csv, dtype=str, keep_default_na=False)
     if comp.id_column not in frame.columns or "fold" not in frame.columns:
         raise DataError(f"{paths.folds_csv}: expected columns '{comp.id_column}' and 'fold'")
-    saved = _read_fingerprint(paths)
-    if saved is None or saved.get("train_ids_labels") != data_fingerprint(comp)["train_ids_labels"]:
-        changes = data_changes(frame, comp.extra["train_targets"])  # folds.csv itself says what it was made from
+    saved = _read_fingerprint(paths) or {}
+    current = {**data_fingerprint(comp), "folds_csv": folds_digest(paths)}
+    trained = paths.trained_experiments()
+    how = (f"experiment(s) {', '.join(trained)} were trained on the old data: move {paths.comp_dir} away to "
+           "start afresh (or restore the old data)" if trained else "rerun pipelines/02_folds.py")
+    if any(saved.get(k) != current[k] for k in ("train_ids_labels", "folds_csv")):
+        # the data or folds.csv changed since 02_folds.py: folds.csv itself says what it was made from
+        changes = data_changes(frame, comp.extra["train_targets"])
         if changes:
-            trained = paths.trained_experiments()
-            how = (f"experiment(s) {', '.join(trained)} were trained on the old data: move {paths.comp_dir} away "
-                   "to start afresh (or restore the old data)" if trained else "rerun pipelines/02_folds.py")
             raise DataError(f"{paths.folds_csv} was made for different data ({'; '.join(changes[:3])}); {how}")
     try:
         by_id = dict(zip(frame[comp.id_column], frame["fold"].astype(int), strict=True))
@@ -168,5 +171,5 @@ def read_folds(paths: Paths, comp: Competition) -> np.ndarray:
     missing = [i for i in ids if i not in by_id]
     if missing or len(by_id) != len(ids):
         raise DataError(f"{paths.folds_csv} was made for different data ({len(missing)} train ids missing, "
-                        f"{len(by_id)} rows vs {len(ids)} images); rerun pipelines/02_folds.py")
+                        f"{len(by_id)} rows vs {len(ids)} images); {how}")
     return np.array([by_id[i] for i in ids], dtype=int)

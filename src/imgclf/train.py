@@ -165,7 +165,9 @@ def build_fold_run(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarr
     hooks = StepHooks(after_update=schedule.after_update, clip_grad=tc.clip_grad, accum_steps=tc.accum_steps,
                       ema=ModelEmaV3(model, decay=tc.ema_decay, use_warmup=True) if tc.ema else None, mix=_mixer(cfg, comp))
     # the wrappers share the parameters; checkpoints and the EMA keep the plain `model`
-    net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+    # (a frozen backbone gets no gradients: DDP must then look for unused parameters every step)
+    net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                              find_unused_parameters=tc.freeze_backbone_epochs > 0) \
         if info.enabled else model
     net = torch.compile(net) if tc.compile else net
     return FoldRun(cfg=cfg, comp=comp, fold=fold, fold_dir=fold_dir, rt=rt, model=model, net=net, dist=info,
