@@ -113,16 +113,32 @@ def _id_names_a_text_file(data: Path, root: Path) -> None:
     path.with_suffix(".txt").write_text("a note, not a picture")
 
 
+def _as_imagefolder(data: Path) -> None:
+    """Rearrange the Kaggle folder into the ImageFolder layout (train/<class>/*, test/*), where every
+    file in an image folder is taken for an image unless it is recognised as stray or hidden."""
+    for row in _train(data).itertuples():
+        (data / "train" / row.label).mkdir(exist_ok=True)
+        (data / "train" / f"{row.image_id}.jpg").rename(data / "train" / row.label / f"{row.image_id}.jpg")
+    for name in ("train.csv", "sample_submission.csv"):
+        (data / name).unlink()
+
+
 def _stray_files(data: Path, root: Path) -> None:
+    _as_imagefolder(data)
     (data / "train" / "notes.txt").write_text("labelled by hand, see wiki")
+    (data / "train" / "cat" / "notes.txt").write_text("cats, mostly")
+    (data / "train" / "dog" / "labels.csv").write_text("id,label\n")
     (data / "test" / "README.md").write_text("# test images")
 
 
 def _hidden_files(data: Path, root: Path) -> None:
-    for split in ("train", "test"):
-        for image in sorted((data / split).glob("*.jpg")):
-            (image.parent / f"._{image.name}").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
-        (data / split / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    _as_imagefolder(data)
+    for image in sorted(data.glob("t*/**/*.jpg")):  # macOS resource forks beside every image
+        (image.parent / f"._{image.name}").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    for folder in (data / "train", data / "train" / "fox", data / "test"):
+        (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (data / "train" / ".ipynb_checkpoints").mkdir()  # a hidden folder is not a class
+    (data / "train" / ".ipynb_checkpoints" / "x.jpg").write_bytes(b"\xff\xd8\xff")
 
 
 def _reformat(kind: str) -> Callable[[Path, Path], None]:
@@ -226,9 +242,10 @@ CASES = [
          _not_an_image, args=("--set", "experiment=fresh"), own_data=True),
     Case("train.csv id naming only a non-image file", ("02_folds",), ("train.csv row 7", ".txt", "not an image file"),
          _id_names_a_text_file, own_data=True),
-    Case("stray non-image files in the image folders (ignored)", ("02_folds", "05_infer"), mutate=_stray_files,
-         own_data=True),
-    Case("hidden ._* and .DS_Store files (ignored)", ("02_folds", "05_infer"), mutate=_hidden_files, own_data=True),
+    Case("stray non-image files in the image folders (ignored)", ("02_folds", "03_train", "05_infer"),
+         mutate=_stray_files, own_data=True, fresh=True),
+    Case("hidden ._*, .DS_Store files and folders (ignored)", ("02_folds", "03_train", "05_infer"),
+         mutate=_hidden_files, own_data=True, fresh=True),
     Case("grayscale PNG (works)", ("03_train", "05_infer"), mutate=_reformat("gray"),
          args=("--set", "experiment=gray"), own_data=True),
     Case("RGBA PNG (works)", ("03_train", "05_infer"), mutate=_reformat("rgba"),
@@ -384,3 +401,19 @@ def test_the_suite_counts_at_least_twenty_cases() -> None:
     errors, works = sum(bool(c.named) for c in CASES), sum(not c.named for c in CASES)
     print(f"bad-input cases: {len(CASES)} ({errors} errors, {works} that must work)")
     assert len(CASES) >= 20 and len({c.name for c in CASES}) == len(CASES)
+
+
+def test_undecodable_image_inside_a_dataloader_worker_is_one_error_line(base, tmp_path: Path) -> None:
+    """A file that looks complete (JPEG start and end markers) but does not decode is only found when
+    a DataLoader worker reads it (no decoded cache): the worker's traceback must not reach the user."""
+    data = shutil.copytree(base[0], tmp_path / "data" / COMP)
+    bad = _image(data, 9)
+    bad.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9")
+    argv = _argv(data, tmp_path / "project", ["--set", "data.cache=none", "--set", "train.num_workers=1"])
+    made = subprocess.run([sys.executable, str(REPO / "pipelines/02_folds.py"), *argv], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+    assert made.returncode == 0, made.stderr
+    code, err = _subprocess("03_train", argv, Case("worker", ("03_train",)), tmp_path)
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and "Traceback" not in err and "worker" not in err, err[-3000:]
+    assert errors == [f"error: cannot decode image file (corrupt or not an image): {bad}"]

@@ -40,6 +40,7 @@ def _sleeper() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
 
 
+@pytest.mark.slow
 def test_second_concurrent_train_is_refused_and_a_killed_runs_lock_is_taken_over(tmp_path: Path) -> None:
     data = make_kaggle_dataset(tmp_path / "shapes", n_train=24, n_test=6, side=16)
     root = tmp_path / "project"

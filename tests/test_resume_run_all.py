@@ -135,6 +135,10 @@ def _scenario(data: Path, tmp_path: Path, name: str | None) -> tuple[dict[str, b
         _kill_at(data, root, SCENARIOS[name](root), log)
         _check_kill_point(name, root)
     _run_to_end(data, root, log)
+    # the rerun took the killed run's locks over and released them; killed writes left no temp file
+    # where a fold was trained again
+    assert not list(root.rglob(".lock")), "a lock file outlived its run"
+    assert not list(root.glob(f"models/{COMP}/*/fold*/.tmp-*"))
     return _outputs(root), time.perf_counter() - start
 
 

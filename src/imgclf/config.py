@@ -174,10 +174,10 @@ def _default_space() -> dict[str, SearchParam]:
 
 
 class TuneConfig(Section):
-    trials: int = Field(20, ge=1)
+    trials: int = Field(6, ge=1)
     timeout: float | None = Field(None, gt=0)
     folds: list[int] = [0]
-    epochs: int | None = Field(None, ge=1)  # None: train.epochs
+    epochs: int | None = Field(2, ge=1)  # None: train.epochs
     sampler_seed: int = 42
     n_startup_trials: int = Field(5, ge=0)
     pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"

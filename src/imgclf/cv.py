@@ -16,7 +16,7 @@ from .config import Config, dump_yaml, validate_config
 from .data import Competition, image_size, load_competition
 from .errors import UserError
 from .folds import folds_digest, read_folds
-from .lock import hold_lock
+from .lock import clear_stale, hold_lock
 from .metrics import get_metric, score_all
 from .paths import Paths
 from .preflight import check_training_inputs
@@ -124,6 +124,8 @@ def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> di
     todo = on_main(lambda: [f for f in wanted if not paths.fold_oof(f).is_file()], info)
     for fold in sorted(set(wanted) - set(todo)):
         log.info("fold %d: finished earlier, skipped", fold)
+        if info.is_main:
+            clear_stale(paths.fold_lock(fold))  # left by a run killed after it finished this fold
     with held_by_main(lambda: _fold_locks(paths, todo), info):
         for fold in todo:
             run_fold(cfg, paths, comp, folds, fold)

@@ -104,7 +104,7 @@ def _changed_split(paths: Paths, cfg: Config) -> str:
         saved = {}
     now = cfg.to_dict()["folds"]
     diff = [f"folds.{k}: {saved[k]!r} -> {now[k]!r}" for k in now if k in saved and saved[k] != now[k]]
-    return "the fold assignment changed" + (f" ({'; '.join(diff)})" if diff else "")
+    return "; ".join(diff) or "another fold assignment"
 
 
 def folds_digest(paths: Paths) -> str:

@@ -84,6 +84,15 @@ def read_owner(path: Path) -> tuple[str, int] | None:
         return None
 
 
+def clear_stale(path: Path) -> None:
+    """Remove ``path`` if it is the lock of a dead process on this host (and leave any other)."""
+    owner = read_owner(path)
+    if owner is not None and owner[0] == socket.gethostname() and owner != _me() \
+            and not _alive(owner[1], _mtime(path)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
 @contextlib.contextmanager
 def hold_lock(path: Path, what: str | None = None) -> Iterator[None]:
     """Hold ``path`` while the block runs; ``what`` names the locked thing in the error."""
