@@ -258,7 +258,7 @@ def test_two_workers_share_a_postgres_study(tmp_path: Path, shapes: Path, worker
 
 def test_pruning_stops_a_bad_trial_early(tmp_path: Path, shapes: Path) -> None:
     lr_space = {"train.lr": {"type": "float", "low": 1e-7, "high": 1e-2, "log": True}}
-    cfg, paths = project(tmp_path, shapes, "train.epochs=4", "tune.trials=3")
+    cfg, paths = project(tmp_path, shapes, "train.epochs=4", "tune.epochs=4", "tune.trials=3")
     cfg = cfg.updated({"tune.space": lr_space})
     study = open_study(cfg, paths, steps=4)
     for lr in (3e-3, 5e-3, 1e-7):  # two learners, then one that cannot learn
