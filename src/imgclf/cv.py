@@ -38,19 +38,19 @@ def resolve_config(cfg: Config, comp: Competition) -> Config:
     return cfg
 
 
-def _training_view(raw: dict) -> dict:
+def training_view(raw: dict) -> dict:
     view = {k: raw.get(k) for k in TRAINING_KEYS}
     view["data"] = {k: v for k, v in (view["data"] or {}).items() if k not in IGNORED_DATA_KEYS}
     view["train"] = {k: v for k, v in (view["train"] or {}).items() if k not in ("num_workers",)}
     return view
 
 
-def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     out = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{key}.")
+            out += config_differences(a, b, f"{prefix}{key}.")
         elif a != b:
             out.append(f"{prefix}{key}: {a!r} -> {b!r}")
     return out
@@ -61,7 +61,7 @@ def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None)
     target = paths.config_yaml(experiment)
     if target.is_file():
         saved = yaml.safe_load(target.read_text()) or {}
-        diff = _differences(_training_view(saved), _training_view(cfg.to_dict()))
+        diff = config_differences(training_view(saved), training_view(cfg.to_dict()))
         if diff and any(paths.experiment_dir(experiment).glob("fold*/last.pt")):
             raise UserError(
                 f"experiment '{experiment or cfg.experiment}' in {paths.experiment_dir(experiment)} was trained "

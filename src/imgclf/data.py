@@ -109,9 +109,10 @@ def _find_dir(data_dir: Path, override: str | None, candidates: tuple[str, ...],
                     f"set data.{what}_dir")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_csv_strings(path: Path, what: str | None = None) -> pd.DataFrame:
+    """A CSV as strings (empty cells NaN); a missing, unparsable or empty file is a DataError."""
     if not path.is_file():
-        raise DataError(f"{path.name} not found: {path}")
+        raise DataError(f"{what or path.name} not found: {path}")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -161,7 +162,7 @@ def _unresolved(ids: pd.Series, row: int, image_id: str, folder: Path, csv_name:
     return f"{where}: no image file for id '{image_id}' in {folder}"
 
 
-def _check_ids(frame: pd.DataFrame, column: str, csv_path: Path, hint: str = "") -> None:
+def check_unique_ids(frame: pd.DataFrame, column: str, csv_path: Path, hint: str = "") -> None:
     missing = frame[column].isna()
     if missing.any():
         raise DataError(f"{csv_path} column '{column}': empty id at row {int(np.argmax(missing)) + 2}{hint}")
@@ -208,16 +209,16 @@ def _coerce_like(values: pd.Series, class_values: list) -> pd.Series:
 
 def _load_kaggle_csv(data_dir: Path, cfg: Config) -> Competition:
     train_csv, sample_csv = data_dir / "train.csv", data_dir / "sample_submission.csv"
-    train_df = _read_csv(train_csv)
-    sample = _read_csv(sample_csv)
+    train_df = read_csv_strings(train_csv)
+    sample = read_csv_strings(sample_csv)
     id_column = cfg.data.id_column or sample.columns[0]
     if id_column not in sample.columns:
         raise DataError(f"{sample_csv}: id column '{id_column}' not found (columns: {list(sample.columns)})")
     train_id = id_column if id_column in train_df.columns else train_df.columns[0]
     # sample_submission first: a target column taken for the id column (not first) repeats its values
-    _check_ids(sample, id_column, sample_csv, "" if cfg.data.id_column else
+    check_unique_ids(sample, id_column, sample_csv, "" if cfg.data.id_column else
                f"; is '{id_column}' its id column? the id column must come first (or set data.id_column)")
-    _check_ids(train_df, train_id, train_csv)
+    check_unique_ids(train_df, train_id, train_csv)
     sample_targets = [c for c in sample.columns if c != id_column]
     if not sample_targets:
         raise DataError(f"{sample_csv}: no target column besides the id column '{id_column}'")
@@ -302,7 +303,7 @@ def _load_imagefolder(data_dir: Path, cfg: Config) -> Competition:
     if not test_images:
         raise DataError(f"{test_dir}: no image files")
     test = pd.DataFrame({"id": [p.stem for p in test_images], "path": test_images})
-    _check_ids(test, "id", test_dir)
+    check_unique_ids(test, "id", test_dir)
     train = pd.DataFrame(rows)
     targets = pd.DataFrame({"id": train["id"], "label": [class_values[i] for i in train["label"]]})
     return Competition(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config
-from .data import Competition, _check_ids, _read_csv, resolve_image_paths
+from .data import Competition, check_unique_ids, read_csv_strings, resolve_image_paths
 from .errors import DataError
 from .images import list_images
 
@@ -83,7 +83,7 @@ def _folder(path: Path) -> Path:
 
 
 def _read_people(train_csv: Path) -> pd.DataFrame:
-    frame = _read_csv(train_csv)
+    frame = read_csv_strings(train_csv)
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in TRAIN_COLUMNS if c not in frame.columns]
     if missing:
@@ -94,7 +94,7 @@ def _read_people(train_csv: Path) -> pd.DataFrame:
         if empty.any():
             raise DataError(f"{train_csv} row {_row(empty)} column '{column}': empty value")
     frame = frame.assign(path=frame["path"].str.strip(), id=frame["id"].str.strip())
-    _check_ids(frame, "path", train_csv)
+    check_unique_ids(frame, "path", train_csv)
     gender = frame["gender"].str.strip().str.lower()
     bad = ~gender.isin(list(GENDERS))
     if bad.any():
@@ -146,11 +146,11 @@ def _person_files(folder: Path) -> dict[str, Path]:
 
 
 def _read_info(info_csv: Path) -> pd.DataFrame:
-    info = _read_csv(info_csv)
+    info = read_csv_strings(info_csv)
     info.columns = [c.strip() for c in info.columns]
     if ID_COLUMN not in info.columns:
         raise DataError(f"{info_csv}: missing column '{ID_COLUMN}' (found {list(info.columns)})")
     if TARGET_COLUMN not in info.columns:
         raise DataError(f"{info_csv}: missing column '{TARGET_COLUMN}' (found {list(info.columns)})")
-    _check_ids(info, ID_COLUMN, info_csv)
+    check_unique_ids(info, ID_COLUMN, info_csv)
     return info

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import sort_class_values
+from .data import read_csv_strings, sort_class_values
 from .errors import DataError, UserError
 from .metrics import METRICS, get_metric
 
@@ -22,13 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def _read(path: Path, what: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{what} not found: {path}")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
-    if frame.shape[1] < 2 or frame.empty:
+    frame = read_csv_strings(path, what)
+    if frame.shape[1] < 2:
         raise DataError(f"{path}: expected an id column and at least one target column with rows")
     ids = frame.iloc[:, 0]
     if ids.isna().any() or ids.duplicated().any():

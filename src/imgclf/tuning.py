@@ -21,7 +21,7 @@ import optuna
 
 from .atomic import write_text
 from .config import Config, dump_yaml
-from .cv import _differences, _training_view, resolve_config
+from .cv import config_differences, resolve_config, training_view
 from .data import Competition, load_competition
 from .errors import UserError
 from .folds import read_folds
@@ -63,7 +63,7 @@ def tune_parser() -> argparse.ArgumentParser:
 def fingerprint(cfg: Config) -> dict:
     """What must not change within a study: training config, space, folds and trial epochs."""
     tc = cfg.to_dict()["tune"]
-    return {**_training_view(cfg.to_dict()), "tune": {k: tc[k] for k in ("space", "folds", "epochs")}}
+    return {**training_view(cfg.to_dict()), "tune": {k: tc[k] for k in ("space", "folds", "epochs")}}
 
 
 def open_study(cfg: Config, paths: Paths, steps: int) -> optuna.Study:
@@ -76,7 +76,7 @@ def open_study(cfg: Config, paths: Paths, steps: int) -> optuna.Study:
     if saved is None:
         study.set_user_attr(FINGERPRINT_ATTR, current)
     elif saved != current:
-        diff = _differences(saved, current)
+        diff = config_differences(saved, current)
         raise UserError(f"study '{name}' in {storage_label(cfg.tune.storage, paths)} was run with another "
                         f"config ({'; '.join(diff[:3])}); use --study NEW_NAME, or delete the study")
     return study
