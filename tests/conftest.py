@@ -113,6 +113,18 @@ def run_script(script: str, *args: str, root: Path | None = None, timeout: int =
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
+# A search that is real but short: two one-epoch trials, the first one random.
+TINY_TUNE = ["tune.trials=2", "tune.epochs=1", "tune.n_startup_trials=1"]
+
+
+def run_all(data: Path, root: Path, *overrides: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """``bash run_all.sh --data DATA --set ...`` exactly as a user types it, outputs under ``root``."""
+    cmd = ["bash", str(REPO / "run_all.sh"), "--data", str(data)]
+    for override in (*overrides, f"paths.root={root}"):
+        cmd += ["--set", override]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
 # --- Mask-competition layout (issue 7) -------------------------------------------------------------
 MASK_STEMS = ("mask1", "mask2", "mask3", "mask4", "mask5", "incorrect_mask", "normal")
 MASK_EXTS = (".jpg", ".jpeg", ".png")

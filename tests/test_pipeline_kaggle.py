@@ -1,4 +1,4 @@
-"""End to end on Kaggle-layout folders: the real stage scripts, from folds to the scored submission."""
+"""End to end on Kaggle-layout folders: ``bash run_all.sh --data DIR``, from EDA to the scored submission."""
 
 from __future__ import annotations
 
@@ -7,22 +7,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST, make_kaggle_dataset, run_script
+from conftest import FAST, TINY_TUNE, make_kaggle_dataset, run_all
 
 # FAST, plus smaller images and batches: more optimiser steps for the same CPU time, so a few
 # epochs learn the colour/shape classes reliably.
-OVERRIDES = [*FAST, "data.image_size=16", "train.batch_size=8", "train.epochs=3", "train.lr=0.003"]
-STAGES = ("02_folds", "03_train", "05_infer", "06_ensemble")
+OVERRIDES = [*FAST, *TINY_TUNE, "data.image_size=16", "train.batch_size=8", "train.epochs=3", "train.lr=0.003"]
+STAGES = ("01_eda.py", "02_folds.py", "03_train.py", "tune.py", "03_train.py --tuned", "05_infer.py",
+          "06_ensemble.py", "07_score.py --auto")
 
 
 def run_chain(data: Path, root: Path) -> float:
-    common = ["--data", str(data)] + [arg for o in OVERRIDES for arg in ("--set", o)]
-    for stage in STAGES:
-        result = run_script(f"pipelines/{stage}.py", *common, root=root)
-        assert result.returncode == 0, f"{stage} failed:\n{result.stderr[-2000:]}"
-    scored = run_script("pipelines/07_score.py", "--auto", *common, root=root)
-    assert scored.returncode == 0, scored.stderr[-2000:]
-    return float(scored.stdout.split("accuracy:")[1].split()[0])
+    """The whole pipeline as a user runs it; returns the accuracy 07_score printed."""
+    result = run_all(data, root, *OVERRIDES)
+    assert result.returncode == 0, f"run_all.sh failed:\n{result.stderr[-3000:]}"
+    started = [line.split(" --")[0].removeprefix("==> ").removeprefix("pipelines/") for line in
+               result.stderr.splitlines() if line.startswith("==> ")]
+    assert started == [s.split(" --")[0] for s in STAGES], started
+    experiments = (root / "models" / data.name / "ensemble" / "ensemble.json").read_text()
+    assert '"baseline_tuned"' in experiments  # the tuned config was trained and ensembled
+    return float(result.stdout.split("accuracy:")[1].split()[0])
 
 
 def submission_of(root: Path, data: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
