@@ -51,7 +51,7 @@ BASE = ["model.name=test_efficientnet", "model.pretrained=false", "train.epochs=
         "infer.tta=[identity]"]
 # script -> (stage function, lock=True as in the script)
 STAGES = {"01_eda": ("eda_stage", True), "02_folds": ("folds_stage", True), "03_train": ("train_stage", False),
-          "05_infer": ("infer_stage", True), "06_ensemble": ("ensemble_stage", True), "07_score": ("score_stage", False)}
+          "04_tune": ("tune_stage", False), "05_infer": ("infer_stage", True), "06_ensemble": ("ensemble_stage", True), "07_score": ("score_stage", False)}
 
 
 @dataclass
@@ -238,6 +238,8 @@ CASES = [
          args=("--set", "experiment=fresh"), own_data=True),
     Case("truncated PNG", ("03_train",), ("train image", ".png", "truncated PNG"), _cut(8, 0.5, png=True),
          args=("--set", "experiment=fresh"), own_data=True),
+    Case("truncated JPEG met by the tuner", ("04_tune",), ("train image", ".jpg", "truncated or corrupt JPEG"),
+         _cut(7, 0.6), args=("--set", "tune.trials=1"), own_data=True),
     Case("image file holding something else", ("03_train",), ("train image", ".jpg", "not an image"),
          _not_an_image, args=("--set", "experiment=fresh"), own_data=True),
     Case("train.csv id naming only a non-image file", ("02_folds",), ("train.csv row 7", ".txt", "not an image file"),
@@ -308,7 +310,8 @@ def _in_process(stage: str, argv: list[str]) -> tuple[int, str]:
     fn_name, lock = STAGES[stage]
     err = io.StringIO()
     with redirect_stderr(err), redirect_stdout(io.StringIO()):
-        code = run_stage(script["parser"](), script[fn_name], argv, lock=lock, distributed=stage == "03_train")
+        make_parser = script.get("parser") or script["tune_parser"]
+        code = run_stage(make_parser(), script[fn_name], argv, lock=lock, distributed=stage == "03_train")
     return code, err.getvalue()
 
 

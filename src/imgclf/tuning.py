@@ -27,6 +27,7 @@ from .errors import UserError
 from .folds import read_folds
 from .metrics import get_metric
 from .paths import Paths
+from .preflight import check_training_inputs
 from .tune_search import check_space, make_pruner, make_sampler, suggest
 from .tune_storage import open_storage, storage_label
 from .tune_workers import (
@@ -192,6 +193,7 @@ def tune(cfg: Config, paths: Paths) -> optuna.Study:
         raise UserError(f"tune.folds: fold {bad[0] if bad else '(none)'} does not exist "
                         f"(folds.csv has folds 0..{n_folds - 1})")
     check_space(cfg)
+    check_training_inputs(cfg, comp)  # one clear error now rather than every trial failing on it
     epochs = cfg.tune.epochs if cfg.tune.epochs and "train.epochs" not in cfg.tune.space else cfg.train.epochs
     study = open_study(cfg, paths, epochs * len(cfg.tune.folds))
     tuner = Tuner(cfg, paths, comp, folds)
