@@ -15,7 +15,7 @@ from .atomic import remove_temps, write_csv, write_text
 from .config import Config, dump_yaml, validate_config
 from .data import Competition, image_size, load_competition
 from .errors import UserError
-from .folds import folds_digest, read_folds
+from .folds import check_experiment_folds, folds_digest, read_folds
 from .lock import clear_stale, hold_lock
 from .metrics import get_metric, score_all
 from .paths import Paths
@@ -62,7 +62,7 @@ def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None)
     if target.is_file():
         saved = yaml.safe_load(target.read_text()) or {}
         diff = config_differences(training_view(saved), training_view(cfg.to_dict()))
-        if diff and any(paths.experiment_dir(experiment).glob("fold*/last.pt")):
+        if diff and paths.is_trained(experiment):
             raise UserError(
                 f"experiment '{experiment or cfg.experiment}' in {paths.experiment_dir(experiment)} was trained "
                 f"with another config ({'; '.join(diff[:3])}); start a new one with --set experiment=NAME "
@@ -73,14 +73,10 @@ def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None)
 
 def _check_folds_fingerprint(paths: Paths, experiment: str | None) -> None:
     """Folds of one experiment must all come from the same folds.csv."""
-    digest = folds_digest(paths)
-    stamp = paths.experiment_dir(experiment) / "folds.sha256"
-    trained = any(paths.experiment_dir(experiment).glob("fold*/last.pt"))
-    if stamp.is_file() and stamp.read_text().strip() != digest and trained:
-        raise UserError(f"{paths.folds_csv} changed since experiment '{experiment or paths.experiment}' "
-                        "was trained on it; start a new one with --set experiment=NAME or delete "
-                        f"{paths.experiment_dir(experiment)}")
-    write_text(stamp, digest + "\n")
+    if paths.is_trained(experiment):
+        check_experiment_folds(paths, experiment or paths.experiment,
+                               f"start a new one with --set experiment=NAME or delete {paths.experiment_dir(experiment)}")
+    write_text(paths.folds_stamp(experiment), folds_digest(paths) + "\n")
 
 
 def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None

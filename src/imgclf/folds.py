@@ -99,7 +99,7 @@ def _read_fingerprint(paths: Paths) -> dict | None:
 def _changed_split(paths: Paths, cfg: Config) -> str:
     """Why a new fold assignment differs when the data did not change: the folds settings."""
     try:
-        saved = (yaml.safe_load((paths.comp_dir / "folds_config.yaml").read_text()) or {}).get("folds") or {}
+        saved = (yaml.safe_load(paths.folds_config_yaml.read_text()) or {}).get("folds") or {}
     except (OSError, yaml.YAMLError):
         saved = {}
     now = cfg.to_dict()["folds"]
@@ -112,13 +112,15 @@ def folds_digest(paths: Paths) -> str:
     return hashlib.sha256(paths.folds_csv.read_bytes()).hexdigest()[:16]
 
 
-def check_experiment_folds(paths: Paths, experiment: str) -> None:
-    """An experiment's checkpoints and OOF belong to the folds.csv it was trained on, never another."""
-    stamp = paths.experiment_dir(experiment) / "folds.sha256"
+def check_experiment_folds(paths: Paths, experiment: str, remedy: str | None = None) -> None:
+    """An experiment's checkpoints and OOF belong to the folds.csv it was trained on, never another;
+    ``remedy`` is what the error tells the user to do (default: what the later stages can do)."""
+    stamp = paths.folds_stamp(experiment)
     if stamp.is_file() and stamp.read_text().strip() != folds_digest(paths):
+        remedy = remedy or (f"retrain it (delete {paths.experiment_dir(experiment)}) or leave it out with "
+                            "--set ensemble.experiments=[NAME,...]")
         raise DataError(f"experiment '{experiment}' was trained on another {paths.folds_csv.name} ({stamp} does not "
-                        f"match {paths.folds_csv}); retrain it (delete {paths.experiment_dir(experiment)}) or leave "
-                        "it out with --set ensemble.experiments=[NAME,...]")
+                        f"match {paths.folds_csv}); {remedy}")
 
 
 def make_folds(cfg: Config, paths: Paths, comp: Competition) -> pd.DataFrame:

@@ -14,11 +14,14 @@ from .config import Config, validate_config
 from .data import Competition, load_competition
 from .dataset import ImageDataset, make_loader, table_images
 from .engine import make_runtime, pick_device, predict_logits, softmax
-from .errors import UserError
 from .folds import check_experiment_folds, read_folds
 from .metrics import get_metric
 from .paths import Paths
-from .predictions import data_stamp, selected_experiments  # (they live there so ensembling needs no torch)
+from .predictions import (  # (they live there so ensembling needs no torch)
+    check_folds_finished,
+    data_stamp,
+    selected_experiments,
+)
 from .preflight import check_inference_inputs
 from .transforms import tta_views
 
@@ -36,14 +39,6 @@ def experiment_config(cfg: Config, paths: Paths, experiment: str) -> Config:
     return validate_config(saved)
 
 
-def check_folds_finished(paths: Paths, experiment: str, n_folds: int) -> None:
-    for fold in range(n_folds):
-        if not paths.fold_oof(fold, experiment).is_file() or not paths.best_ckpt(fold, experiment).is_file():
-            raise UserError(f"experiment '{experiment}': fold {fold} is not finished "
-                            f"({paths.fold_oof(fold, experiment)} missing); run pipelines/03_train.py "
-                            f"--folds {fold} --set experiment={experiment}")
-
-
 def _stamp(paths: Paths, comp: Competition, experiment: str, n_folds: int, views: list[str], merge: str) -> dict:
     """What test.csv and oof_tta.csv were made from: checkpoints, TTA, and the folds and test ids."""
     ckpts = [paths.best_ckpt(k, experiment) for k in range(n_folds)]
@@ -59,7 +54,7 @@ def infer_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
     check_experiment_folds(paths, experiment)
     check_folds_finished(paths, experiment, n_folds)
     views = tta_views(ecfg)
-    stamp_file = paths.experiment_dir(experiment) / "infer.json"
+    stamp_file = paths.infer_json(experiment)
     stamp = _stamp(paths, comp, experiment, n_folds, views, ecfg.infer.tta_merge)
     if stamp_file.is_file() and paths.test_csv(experiment).is_file() and paths.oof_tta_csv(experiment).is_file():
         saved = json.loads(stamp_file.read_text())

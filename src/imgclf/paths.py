@@ -46,6 +46,11 @@ class Paths:
         return self.comp_dir / "data_fingerprint.json"
 
     @property
+    def folds_config_yaml(self) -> Path:
+        """The config 02_folds.py ran with (its folds settings explain a changed split)."""
+        return self.comp_dir / "folds_config.yaml"
+
+    @property
     def classes_json(self) -> Path:
         return self.comp_dir / "classes.json"
 
@@ -90,6 +95,14 @@ class Paths:
 
     def history_csv(self, fold: int, experiment: str | None = None) -> Path:
         return self.fold_dir(fold, experiment) / "history.csv"
+
+    def folds_stamp(self, experiment: str | None = None) -> Path:
+        """The digest of the folds.csv the experiment was trained on."""
+        return self.experiment_dir(experiment) / "folds.sha256"
+
+    def infer_json(self, experiment: str | None = None) -> Path:
+        """What test.csv and oof_tta.csv were made from, and the TTA gain."""
+        return self.experiment_dir(experiment) / "infer.json"
 
     def oof_csv(self, experiment: str | None = None) -> Path:
         return self.experiment_dir(experiment) / "oof.csv"
@@ -155,6 +168,9 @@ class Paths:
         return sorted(p.parent.name for p in self.comp_dir.glob("*/config.yaml")
                       if p.parent.name not in RESERVED_DIRS and not p.parent.name.startswith("."))
 
+    def is_trained(self, experiment: str | None = None) -> bool:
+        """At least one fold of the experiment has trained (a last.pt): it depends on folds.csv."""
+        return any(self.experiment_dir(experiment).glob("fold*/last.pt"))
+
     def trained_experiments(self) -> list[str]:
-        """Experiments with at least one trained fold (a last.pt): they depend on folds.csv."""
-        return [e for e in self.experiments() if any(self.experiment_dir(e).glob("fold*/last.pt"))]
+        return [e for e in self.experiments() if self.is_trained(e)]

@@ -42,17 +42,24 @@ def selected_experiments(cfg: Config, paths: Paths) -> list[str]:
     return list(cfg.ensemble.experiments)
 
 
-def check_experiment_ready(paths: Paths, comp: Competition, experiment: str, n_folds: int) -> None:
-    """Every fold trained and the TTA inference run after the checkpoints were last written."""
+def check_folds_finished(paths: Paths, experiment: str, n_folds: int, need_checkpoints: bool = True) -> None:
+    """Every fold has its OOF (and, for inference, ``need_checkpoints``, its best.pt)."""
     for fold in range(n_folds):
-        if not paths.fold_oof(fold, experiment).is_file():
+        done = paths.fold_oof(fold, experiment).is_file() and (
+            not need_checkpoints or paths.best_ckpt(fold, experiment).is_file())
+        if not done:
             raise UserError(f"experiment '{experiment}': fold {fold} is not finished "
                             f"({paths.fold_oof(fold, experiment)} missing); run pipelines/03_train.py "
-                            f"--set experiment={experiment}")
+                            f"--folds {fold} --set experiment={experiment}")
+
+
+def check_experiment_ready(paths: Paths, comp: Competition, experiment: str, n_folds: int) -> None:
+    """Every fold trained and the TTA inference run after the checkpoints were last written."""
+    check_folds_finished(paths, experiment, n_folds, need_checkpoints=False)
     for needed in (paths.test_csv(experiment), paths.oof_tta_csv(experiment)):
         if not needed.is_file():
             raise UserError(f"experiment '{experiment}': {needed} missing; run pipelines/05_infer.py")
-    stamp_file = paths.experiment_dir(experiment) / "infer.json"
+    stamp_file = paths.infer_json(experiment)
     ckpts = [paths.best_ckpt(k, experiment) for k in range(n_folds)]
     if stamp_file.is_file() and all(p.is_file() for p in ckpts):
         stamp = json.loads(stamp_file.read_text()).get("stamp", {})

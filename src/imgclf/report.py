@@ -93,7 +93,7 @@ def write_run_report(paths, experiments: list[str], metric: str) -> Path:
         cv = json.loads(cv_file.read_text())
         folds = " ".join(f"{v:.4f}" for v in cv["folds"].values())
         rows.append([exp, folds, cv["mean"], cv["std"], cv["pooled"].get(metric, float("nan"))])
-        infer_file = paths.experiment_dir(exp) / "infer.json"
+        infer_file = paths.infer_json(exp)
         if infer_file.is_file():
             tta = json.loads(infer_file.read_text())["tta"]
             tta_rows.append([exp, "+".join(tta["views"]), tta["oof_plain"], tta["oof_tta"], tta["gain"]])
@@ -105,11 +105,11 @@ def write_run_report(paths, experiments: list[str], metric: str) -> Path:
     out += _md_table(["experiment", "folds", "mean", "std", "pooled OOF"], rows)
     out += ["## TTA (measured on OOF)", ""] + _md_table(["experiment", "views", "plain", "with TTA", "gain"],
                                                         tta_rows)
-    scores = paths.ensemble_dir / "scores.csv"
+    scores = paths.ensemble_scores_csv
     if scores.is_file():
         table = pd.read_csv(scores)
         out += ["## Ensemble (OOF)", ""] + _md_table(list(table.columns), table.values.tolist())
-        choice = paths.ensemble_dir / "ensemble.json"
+        choice = paths.ensemble_json
         if choice.is_file():
             chosen = json.loads(choice.read_text())
             out += [f"Final method: **{chosen['method']}** (requested: {chosen['requested']}; honest OOF "

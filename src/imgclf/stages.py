@@ -18,4 +18,4 @@ def folds_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
 
     comp = load_competition(cfg, paths)
     make_folds(cfg, paths, comp)
-    write_text(paths.comp_dir / "folds_config.yaml", dump_yaml(cfg))
+    write_text(paths.folds_config_yaml, dump_yaml(cfg))
