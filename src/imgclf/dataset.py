@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .atomic import atomic_path
 from .config import Config
-from .distributed import DistInfo
+from .distributed import DistInfo, available_cpus
 from .images import read_resized
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def _worker_init(_: int) -> None:
 def auto_num_workers(cfg: Config, device: torch.device, cached: bool) -> int:
     if cfg.train.num_workers is not None:
         return cfg.train.num_workers
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = available_cpus()
     if device.type == "cuda":
         return min(8, max(1, cpus - 1))
     # On CPU the model competes with workers for the same cores; cached uint8 images are cheap.

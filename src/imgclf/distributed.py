@@ -80,9 +80,14 @@ def init_distributed(device: torch.device | None = None) -> DistInfo:
     return dist_info()
 
 
+def available_cpus() -> int:
+    """The cores this process may run on (its affinity mask, e.g. under taskset or a container)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def cpu_threads_per_rank() -> int:
     """The fair share of this machine's cores for one of its ranks (2 cores, 2 ranks: 1 thread each)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = available_cpus()
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", launched_world()))
     return max(1, cpus // max(1, local_world))
 
@@ -147,11 +152,6 @@ def sync_module(module: nn.Module, info: DistInfo) -> None:
         return
     for tensor in module.state_dict().values():
         dist.broadcast(tensor, src=0)
-
-
-def barrier(info: DistInfo) -> None:
-    if info.enabled:
-        dist.barrier()
 
 
 def broadcast_object(value: object, info: DistInfo) -> object:

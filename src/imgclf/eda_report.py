@@ -6,19 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from .report import markdown_table
+
 MAX_ROWS = 50  # longer lists stay in files.csv / duplicates.csv
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
-    def cell(value: object) -> str:
-        text = f"{value:.4g}" if isinstance(value, float) else str(value)
-        return text.replace("|", "\\|")
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[:MAX_ROWS]]
-    if len(rows) > MAX_ROWS:
-        lines.append(f"\n({len(rows) - MAX_ROWS} more rows not shown)")
-    return lines + [""]
+    return markdown_table(header, rows, float_format="{:.4g}", max_rows=MAX_ROWS)
 
 
 def _figure(figures: dict[str, str], key: str) -> list[str]:

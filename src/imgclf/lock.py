@@ -18,27 +18,43 @@ from .atomic import TMP_PREFIX
 from .errors import UserError
 
 
-def _alive(pid: int, since: float | None = None) -> bool:
-    """Is ``pid`` running, and (``since``: the lock file's mtime) not a newer process that got the
-    pid of a dead lock holder? Pids are reused (pid_max is often 32768)."""
+def pid_running(pid: int) -> bool:
+    """Is a process with this pid running on this host (possibly a newer one that reused the pid)?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    return True
+
+
+def process_start_ticks(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux /proc), which tells a reused pid
+    from the original process; None where that is unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, since: float | None = None) -> bool:
+    """Is ``pid`` running, and (``since``: the lock file's mtime) not a newer process that got the
+    pid of a dead lock holder? Pids are reused (pid_max is often 32768)."""
+    if not pid_running(pid):
+        return False
     started = _start_time(pid)
     return since is None or started is None or started <= since + 1.0
 
 
 def _start_time(pid: int) -> float | None:
-    """When ``pid`` started (seconds since the epoch), from /proc; None where that is unknown."""
+    """When ``pid`` started (seconds since the epoch); None where that is unknown."""
+    ticks = process_start_ticks(pid)
     try:
-        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
         boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
                     if line.startswith("btime "))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+        return None if ticks is None else boot + int(ticks) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, StopIteration):
         return None
 
 

@@ -20,9 +20,15 @@ class Metric:
         return float(self.fn(np.asarray(labels), np.asarray(probs)))
 
     def better(self, new: float, old: float | None) -> bool:
-        if old is None or np.isnan(old):
-            return not np.isnan(new)
-        return new > old if self.greater_is_better else new < old
+        return is_better(new, old, self.greater_is_better)
+
+
+def is_better(new: float, old: float | None, greater_is_better: bool) -> bool:
+    """``new`` beats ``old``: an undefined score (NaN, e.g. ROC-AUC of a one-class fold) never beats
+    anything, and any real score beats a missing or undefined one."""
+    if old is None or np.isnan(old):
+        return not np.isnan(new)
+    return new > old if greater_is_better else new < old
 
 
 def _labels(fn: Callable, **kw) -> Callable[[np.ndarray, np.ndarray], float]:

@@ -124,6 +124,10 @@ class Paths:
     def tune_journal(self) -> Path:
         return self.tune_dir / "journal.log"
 
+    def tune_trial_experiment(self, number: int) -> str:
+        """A trial trains as this experiment: its folder is ``experiment_dir`` of it, under tune/."""
+        return f"tune/trials/{number}"
+
     @property
     def trials_csv(self) -> Path:
         return self.tune_dir / "trials.csv"

@@ -72,9 +72,18 @@ def plot_method_scores(table: pd.DataFrame, metric: str, target: Path) -> None:
     save_figure(fig, target)
 
 
-def _md_table(header: list[str], rows: list[list]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list], float_format: str = "{:.4f}",
+                   max_rows: int | None = None) -> list[str]:
+    """The lines of a markdown table (then a blank line); rows beyond ``max_rows`` are counted, not shown."""
+    def cell(value: object) -> str:
+        text = float_format.format(value) if isinstance(value, float) else str(value)
+        return text.replace("|", "\\|")
+
+    shown = rows if max_rows is None else rows[:max_rows]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in shown]
+    if len(rows) > len(shown):
+        lines.append(f"\n({len(rows) - len(shown)} more rows not shown)")
     return lines + [""]
 
 
@@ -102,13 +111,13 @@ def write_run_report(paths, experiments: list[str], metric: str) -> Path:
         for name in ("confusion_matrix.png", "per_class_f1.png", *curves):
             if (paths.experiment_dir(exp) / name).is_file():
                 pictures.append(f"![{exp} {name}]({exp}/{name})")
-    out += _md_table(["experiment", "folds", "mean", "std", "pooled OOF"], rows)
-    out += ["## TTA (measured on OOF)", ""] + _md_table(["experiment", "views", "plain", "with TTA", "gain"],
+    out += markdown_table(["experiment", "folds", "mean", "std", "pooled OOF"], rows)
+    out += ["## TTA (measured on OOF)", ""] + markdown_table(["experiment", "views", "plain", "with TTA", "gain"],
                                                         tta_rows)
     scores = paths.ensemble_scores_csv
     if scores.is_file():
         table = pd.read_csv(scores)
-        out += ["## Ensemble (OOF)", ""] + _md_table(list(table.columns), table.values.tolist())
+        out += ["## Ensemble (OOF)", ""] + markdown_table(list(table.columns), table.values.tolist())
         choice = paths.ensemble_json
         if choice.is_file():
             chosen = json.loads(choice.read_text())

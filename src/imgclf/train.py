@@ -35,7 +35,7 @@ from .distributed import (
 from .engine import Runtime, StepHooks, make_runtime, pick_device, predict_logits, softmax, train_one_epoch
 from .errors import ConfigError
 from .losses import build_loss
-from .metrics import get_metric, score_all
+from .metrics import get_metric, is_better, score_all
 from .models import build_model, set_backbone_frozen
 from .optim import LRSchedule, build_optimizer
 from .paths import Paths
@@ -70,10 +70,8 @@ class Tracker:
     bad_epochs: int = 0
 
     def update(self, score: float, epoch: int) -> bool:
-        # an undefined score (NaN, e.g. ROC-AUC of a one-class fold) never beats a real one, and a
-        # real one always beats NaN; the first epoch always counts so that best.pt exists
-        improved = (self.best is None or (np.isnan(self.best) and not np.isnan(score))
-                    or (score > self.best if self.greater_is_better else score < self.best))
+        # the first epoch always counts (even with an undefined score) so that best.pt exists
+        improved = self.best is None or is_better(score, self.best, self.greater_is_better)
         if improved:
             self.best, self.best_epoch, self.bad_epochs = score, epoch, 0
         else:

@@ -32,6 +32,8 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from .lock import pid_running, process_start_ticks
+
 log = logging.getLogger(__name__)
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -48,28 +50,17 @@ class SurplusTrial(Exception):
     """The study already has its N trials (running or done): this one must not count."""
 
 
-def _process_start(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), so a reused pid is not taken as alive."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
 def owner_record() -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": process_start_ticks(os.getpid())}
 
 
 def _owner_alive(owner: dict) -> bool:
-    try:
-        os.kill(int(owner["pid"]), 0)
-    except ProcessLookupError:
+    """The trial's worker still runs: its pid is alive and not reused (same start time)."""
+    pid = int(owner["pid"])
+    if not pid_running(pid):
         return False
-    except PermissionError:
-        pass
     start = owner.get("start")
-    return start is None or _process_start(int(owner["pid"])) in (None, start)
+    return start is None or process_start_ticks(pid) in (None, start)
 
 
 def counted(trials: Iterable[FrozenTrial]) -> int:

@@ -83,6 +83,11 @@ def open_study(cfg: Config, paths: Paths, steps: int) -> optuna.Study:
     return study
 
 
+def trial_epochs(cfg: Config) -> int | None:
+    """``tune.epochs`` shortens every trial, unless ``train.epochs`` is itself searched (or it is null)."""
+    return cfg.tune.epochs if cfg.tune.epochs and "train.epochs" not in cfg.tune.space else None
+
+
 class Tuner:
     """The objective and the per-trial callback of one worker."""
 
@@ -92,7 +97,7 @@ class Tuner:
         self.last_failure = ""
 
     def trial_dir(self, number: int) -> Path:
-        return self.paths.tune_dir / "trials" / str(number)
+        return self.paths.experiment_dir(self.paths.tune_trial_experiment(number))
 
     def objective(self, trial: optuna.Trial) -> float:
         try:
@@ -122,10 +127,10 @@ class Tuner:
         from .train import run_fold
 
         run_cfg = suggest(trial, self.cfg)
-        if self.cfg.tune.epochs and "train.epochs" not in self.cfg.tune.space:
-            run_cfg = run_cfg.updated({"train.epochs": self.cfg.tune.epochs})
+        if trial_epochs(self.cfg):
+            run_cfg = run_cfg.updated({"train.epochs": trial_epochs(self.cfg)})
         shutil.rmtree(self.trial_dir(trial.number), ignore_errors=True)  # never resume another run's trial
-        experiment = f"tune/trials/{trial.number}"
+        experiment = self.paths.tune_trial_experiment(trial.number)
         write_text(self.paths.config_yaml(experiment), dump_yaml(run_cfg))
         epochs, scores = run_cfg.train.epochs, []
         last_step = epochs * len(self.cfg.tune.folds)
@@ -194,7 +199,7 @@ def tune(cfg: Config, paths: Paths) -> optuna.Study:
                         f"(folds.csv has folds 0..{n_folds - 1})")
     check_space(cfg)
     check_training_inputs(cfg, comp)  # one clear error now rather than every trial failing on it
-    epochs = cfg.tune.epochs if cfg.tune.epochs and "train.epochs" not in cfg.tune.space else cfg.train.epochs
+    epochs = trial_epochs(cfg) or cfg.train.epochs
     study = open_study(cfg, paths, epochs * len(cfg.tune.folds))
     tuner = Tuner(cfg, paths, comp, folds)
     optuna_log = logging.getLogger("optuna.study._optimize")
