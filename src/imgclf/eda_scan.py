@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .images import to_rgb_uint8
+from .images import image_format, to_rgb_uint8
 
 EXT_KIND = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff",
             ".webp": "webp"}
@@ -32,19 +32,7 @@ def sniff_kind(data: bytes) -> str:
     """The file type its first bytes declare (extensions lie: a .png may hold a JPEG)."""
     if not data:
         return "empty"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data.startswith(b"BM"):
-        return "bmp"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[:4] == b"GIF8":
-        return "gif"
-    return "unknown"
+    return image_format(data[:16]) or ("gif" if data.startswith(b"GIF8") else "unknown")
 
 
 def is_truncated(data: bytes, kind: str) -> bool:

@@ -76,7 +76,8 @@ _SIGNATURES = {"png": (b"\x89PNG\r\n\x1a\n",), "jpeg": (b"\xff\xd8\xff",), "bmp"
                "tiff": (b"II*\x00", b"MM\x00*")}
 
 
-def _format_of(head: bytes) -> str | None:
+def image_format(head: bytes) -> str | None:
+    """The image format a file's first bytes declare (None: none of ours); extensions may lie."""
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
     return next((name for name, sigs in _SIGNATURES.items() if head.startswith(sigs)), None)
@@ -98,7 +99,7 @@ def image_file_problem(path: str | Path) -> str | None:
         return "not found"
     except OSError as exc:
         return f"unreadable ({exc.strerror})"
-    kind = _format_of(head)
+    kind = image_format(head)
     if kind is None:
         return "not an image (unknown file format)"
     if kind == "png" and b"IEND" not in tail:
