@@ -19,13 +19,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from imgclf.paths import Paths
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 
 
+def bench_paths(work_dir: Path) -> Paths:
+    """The project layout under the benchmark's work folder (the decoded cache lives there)."""
+    return Paths(root=work_dir, data_dir=work_dir / "input" / "bench", experiment="bench")
+
+
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of each side (median kept)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="interleaved repetitions of each side (median kept)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--work-dir", type=Path, default=RESULTS_DIR / "work", help="where generated images go")
     return p

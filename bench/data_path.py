@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 
 import torch
-from _common import interleaved, make_image_folder, parser, report
+from _common import bench_paths, interleaved, make_image_folder, parser, report
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from imgclf.config import load_config
-from imgclf.dataset import ImageDataset, decoded_cache, make_loader
-from imgclf.transforms import train_transform
+from imgclf.config.loading import load_config
+from imgclf.training.dataset import ImageDataset, decoded_cache, make_loader
+from imgclf.training.transforms import train_transform
 
 SOURCE_SIDE = 256
 BATCH = 64
@@ -54,7 +54,7 @@ def main() -> None:
         cfg = load_config(None, [f"data.image_size={side}", f"train.batch_size={BATCH}",
                                  f"train.num_workers={args.workers}", "device=cpu", "data.cache=ram",
                                  "data.cache_max_gb=8"])
-        cache = decoded_cache(paths, side, cfg, args.work_dir / "cache", "bench")
+        cache = decoded_cache(paths, side, cfg, bench_paths(args.work_dir), "bench")
         plain = ImageDataset(paths, labels, side, train_transform(cfg.augment, side))
         cached = ImageDataset(paths, labels, side, train_transform(cfg.augment, side), images=cache)
         result = interleaved({
@@ -63,7 +63,8 @@ def main() -> None:
             "torchvision": lambda s=side, c=cfg: drain(torchvision_loader(root, s, args.workers, c.augment)),
         }, args.repeats)
         rows.append([side, args.workers, result["pipeline"], result["pipeline_cached"], result["torchvision"],
-                     result["pipeline"] / result["torchvision"], result["pipeline_cached"] / result["torchvision"]])
+                     result["pipeline"] / result["torchvision"],
+                     result["pipeline_cached"] / result["torchvision"]])
     report("data_path", ["px", "workers", "pipeline_img_s", "cached_img_s", "torchvision_img_s",
                          "ratio_nocache", "ratio_cached"], rows, {"images": args.images})
 

@@ -11,14 +11,14 @@ import time
 
 import timm
 import torch
-from _common import bare_train, float_batches, interleaved, make_image_folder, parser, report
+from _common import bare_train, bench_paths, float_batches, interleaved, make_image_folder, parser, report
 
-from imgclf.config import load_config
-from imgclf.dataset import ImageDataset, auto_num_workers, decoded_cache, make_loader
-from imgclf.engine import StepHooks, make_runtime, train_one_epoch
-from imgclf.losses import build_loss
-from imgclf.optim import LRSchedule, build_optimizer
-from imgclf.transforms import train_transform
+from imgclf.config.loading import load_config
+from imgclf.models.factory import build_loss
+from imgclf.training.dataset import ImageDataset, auto_num_workers, decoded_cache, make_loader
+from imgclf.training.engine import StepHooks, make_runtime, train_one_epoch
+from imgclf.training.optim import LRSchedule, build_optimizer
+from imgclf.training.transforms import train_transform
 
 BATCH, CLASSES = 64, 10
 
@@ -34,10 +34,11 @@ def main() -> None:
     for side in (int(s) for s in args.sizes.split(",")):
         items = make_image_folder(args.work_dir / f"folder_{side}", args.images, side, ext=".png")
         paths, labels = [str(p) for p, _ in items], [label for _, label in items]
-        cfg = load_config(None, [f"model.name={args.model}", f"data.image_size={side}", f"train.batch_size={BATCH}",
+        cfg = load_config(None, [f"model.name={args.model}", f"data.image_size={side}",
+                                 f"train.batch_size={BATCH}",
                                  "train.optimizer=sgd", "train.lr=0.01", "train.weight_decay=0", "device=cpu",
                                  "train.warmup_epochs=0"])
-        cache = decoded_cache(paths, side, cfg, args.work_dir / "cache", "e2e")
+        cache = decoded_cache(paths, side, cfg, bench_paths(args.work_dir), "e2e")
         dataset = ImageDataset(paths, labels, side, train_transform(cfg.augment, side), images=cache)
         model = timm.create_model(args.model, num_classes=CLASSES)
         rt = make_runtime(cfg, cpu, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))

@@ -16,9 +16,9 @@ import timm
 import torch
 from _common import bare_forward, interleaved, parser, report
 
-from imgclf.config import load_config
-from imgclf.dataset import ImageDataset, make_loader
-from imgclf.engine import make_runtime, predict_logits
+from imgclf.config.loading import load_config
+from imgclf.training.dataset import ImageDataset, make_loader
+from imgclf.training.engine import make_runtime, predict_logits
 
 
 def main() -> None:
@@ -52,7 +52,8 @@ def main() -> None:
             return bare_forward(model, b * n) / n
 
         result = interleaved({"pipeline": pipeline, "bare": bare}, args.repeats)
-        rows.append([args.model, args.side, k, result["pipeline"], result["bare"], result["pipeline"] / result["bare"]])
+        rows.append([args.model, args.side, k, result["pipeline"], result["bare"],
+                     result["pipeline"] / result["bare"]])
     report("infer_tta", ["model", "px", "views", "pipeline_img_s", "bare_img_s_over_k", "ratio"], rows,
            {"images": args.images})
 

@@ -14,28 +14,29 @@ import sys
 import time
 from pathlib import Path
 
-from _common import make_image_folder, parser, report
+from _common import bench_paths, make_image_folder, parser, report
 
 BATCH = 64
 
 
-def one_epoch(root: Path, n: int, side: int, model_name: str, cache_dir: Path) -> dict:
+def one_epoch(root: Path, n: int, side: int, model_name: str, work_dir: Path) -> dict:
     """Runs in the child process: cache (already built), one training epoch; returns its figures."""
     import timm
     import torch
 
-    from imgclf.config import load_config
-    from imgclf.dataset import ImageDataset, decoded_cache, make_loader
-    from imgclf.engine import StepHooks, make_runtime, train_one_epoch
-    from imgclf.losses import build_loss
-    from imgclf.optim import build_optimizer
-    from imgclf.transforms import train_transform
+    from imgclf.config.loading import load_config
+    from imgclf.models.factory import build_loss
+    from imgclf.training.dataset import ImageDataset, decoded_cache, make_loader
+    from imgclf.training.engine import StepHooks, make_runtime, train_one_epoch
+    from imgclf.training.optim import build_optimizer
+    from imgclf.training.transforms import train_transform
 
     items = make_image_folder(root, n, side, ext=".png")
     paths, labels = [str(p) for p, _ in items], [label for _, label in items]
-    cfg = load_config(None, [f"model.name={model_name}", f"data.image_size={side}", f"train.batch_size={BATCH}",
-                             "device=cpu", "train.optimizer=sgd", "train.lr=0.01"])
-    cache = decoded_cache(paths, side, cfg, cache_dir, f"scale{n}")
+    cfg = load_config(None, [f"model.name={model_name}", f"data.image_size={side}",
+                             f"train.batch_size={BATCH}", "device=cpu", "train.optimizer=sgd",
+                             "train.lr=0.01"])
+    cache = decoded_cache(paths, side, cfg, bench_paths(work_dir), f"scale{n}")
     dataset = ImageDataset(paths, labels, side, train_transform(cfg.augment, side), images=cache)
     model = timm.create_model(model_name, num_classes=10)
     rt = make_runtime(cfg, torch.device("cpu"), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
@@ -47,7 +48,8 @@ def one_epoch(root: Path, n: int, side: int, model_name: str, cache_dir: Path) -
     train_one_epoch(model, loader, loss_fn, optimizer, rt, StepHooks(), desc=f"{n} images")
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"images": n, "epoch_s": seconds, "peak_rss_mb": peak / 1024, "rss_before_epoch_mb": rss_before / 1024}
+    return {"images": n, "epoch_s": seconds, "peak_rss_mb": peak / 1024,
+            "rss_before_epoch_mb": rss_before / 1024}
 
 
 def main() -> None:
@@ -59,14 +61,15 @@ def main() -> None:
     args = p.parse_args()
     if args.child is not None:
         root = args.work_dir / f"scale_{args.child}_{args.side}"
-        print(json.dumps(one_epoch(root, args.child, args.side, args.model, args.work_dir / "cache")))
+        print(json.dumps(one_epoch(root, args.child, args.side, args.model, args.work_dir)))
         return
     results = {}
     for n in (args.small, 10 * args.small):
         make_image_folder(args.work_dir / f"scale_{n}_{args.side}", n, args.side, ext=".png")
         cmd = [sys.executable, __file__, "--child", str(n), "--side", str(args.side), "--model", args.model,
                "--work-dir", str(args.work_dir)]
-        subprocess.run(cmd + ["--threads", "1"], check=True, capture_output=True)  # builds the cache, warms up
+        subprocess.run(cmd + ["--threads", "1"], check=True,
+                       capture_output=True)  # builds the cache, warms up
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         results[n] = json.loads(out)
     small, big = results[args.small], results[10 * args.small]

@@ -17,18 +17,20 @@ import timm
 import torch
 from _common import bare_train, float_batches, interleaved, parser, report, set_threads, uint8_batches
 
-from imgclf.config import load_config
-from imgclf.engine import StepHooks, make_runtime, train_one_epoch
-from imgclf.losses import build_loss
-from imgclf.optim import LRSchedule, build_optimizer
+from imgclf.config.loading import load_config
+from imgclf.models.factory import build_loss
+from imgclf.training.engine import StepHooks, make_runtime, train_one_epoch
+from imgclf.training.optim import LRSchedule, build_optimizer
 
-CASES = [("resnet18", 64, 6), ("resnet10t", 32, 16), ("mobilenetv3_small_050", 32, 16)]  # model, side, batches
+CASES = [("resnet18", 64, 6), ("resnet10t", 32, 16),
+         ("mobilenetv3_small_050", 32, 16)]  # model, side, batches
 BATCH, CLASSES = 64, 10
 
 
 def pipeline_side(name: str, batches: list) -> Callable[[], float]:
-    cfg = load_config(None, [f"model.name={name}", "train.optimizer=sgd", "train.lr=0.01", "train.weight_decay=0",
-                             f"train.batch_size={BATCH}", "device=cpu", "train.warmup_epochs=0"])
+    cfg = load_config(None, [f"model.name={name}", "train.optimizer=sgd", "train.lr=0.01",
+                             "train.weight_decay=0", f"train.batch_size={BATCH}", "device=cpu",
+                             "train.warmup_epochs=0"])
     model = timm.create_model(name, num_classes=CLASSES)
     rt = make_runtime(cfg, torch.device("cpu"), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     rt.progress = True
@@ -55,7 +57,8 @@ def main() -> None:
         bare_model = timm.create_model(name, num_classes=CLASSES)
         result = interleaved({"pipeline": pipeline_side(name, uint8_batches(floats)),
                               "bare": lambda m=bare_model, b=floats: bare_train(m, b)}, args.repeats)
-        rows.append([name, side, BATCH, result["pipeline"], result["bare"], result["pipeline"] / result["bare"]])
+        rows.append([name, side, BATCH, result["pipeline"], result["bare"],
+                     result["pipeline"] / result["bare"]])
     report("train_overhead", ["model", "px", "batch", "pipeline_img_s", "bare_img_s", "ratio"], rows,
            {"threads": threads})
 

@@ -1,7 +1,8 @@
-"""Stage 1: EDA report of train and test (models/<comp>/eda/report.md + PNG plots, summary on the terminal)."""
+"""Stage 1: EDA report of train and test (models/<comp>/eda/report.md + PNG plots, summary on the
+terminal)."""
 
 from imgclf.cli import common_parser, main_for
-from imgclf.eda import eda_stage
+from imgclf.stages import eda_stage
 
 
 def parser():

@@ -5,7 +5,7 @@ torchrun --nproc-per-node=N pipelines/03_train.py [options]
 """
 
 from imgclf.cli import common_parser, main_for
-from imgclf.cv import train_stage
+from imgclf.stages import train_stage
 
 
 def parser():

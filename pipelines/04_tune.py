@@ -1,7 +1,7 @@
-"""Stage 4: Optuna search over the config's tune.space (the same as ./tune.py)."""
+"""Stage 4: the Optuna search, an alias of ./tune.py (same options, same outputs)."""
 
-from imgclf.cli import main_for
-from imgclf.tuning import tune_parser, tune_stage
+import runpy
+from pathlib import Path
 
 if __name__ == "__main__":
-    main_for(tune_parser, tune_stage)
+    runpy.run_path(str(Path(__file__).resolve().parents[1] / "tune.py"), run_name="__main__")

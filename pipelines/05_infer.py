@@ -1,7 +1,7 @@
 """Stage 5: TTA inference of every trained fold/experiment on the test images (and on OOF)."""
 
 from imgclf.cli import common_parser, main_for
-from imgclf.infer import infer_stage
+from imgclf.stages import infer_stage
 
 
 def parser():

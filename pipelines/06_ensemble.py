@@ -1,7 +1,7 @@
 """Stage 6: hard/soft/weighted voting, rank/geometric means and stacking on OOF; writes the submission."""
 
 from imgclf.cli import common_parser, main_for
-from imgclf.ensemble_stage import ensemble_stage
+from imgclf.stages import ensemble_stage
 
 
 def parser():

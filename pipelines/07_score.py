@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from imgclf.cli import common_parser, main_for
-from imgclf.scoring import score_stage
+from imgclf.stages import score_stage
 
 
 def parser():
@@ -12,7 +12,8 @@ def parser():
     p.add_argument("solution", nargs="?", type=Path, help="solution CSV with the true labels (same ids)")
     p.add_argument("--metric", default=None, help="metric name (default: config 'metric')")
     p.add_argument("--auto", action="store_true",
-                   help="score submissions/<comp>/submission.csv against <data dir>/solution.csv if it exists")
+                   help="score submissions/<comp>/submission.csv against <data dir>/solution.csv "
+                        "if it exists")
     return p
 
 

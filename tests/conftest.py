@@ -1,91 +1,28 @@
-"""Shared fixtures: tiny real image datasets written to tmp dirs, and a shrunken real config."""
+"""Shared fixtures: tiny real image data sets in tmp dirs, a shrunken real config, one compute thread."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
-import pandas as pd
 import pytest
 
-from imgclf.config import Config, load_config
-from imgclf.paths import Paths
+from imgclf.config.loading import load_config
+from imgclf.config.schema import Config
+from tests.helpers.datasets import make_kaggle_dataset, make_mask_dataset
+from tests.helpers.runs import FAST
 
-REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OMP_NUM_THREADS", "2")
-
-# Overrides that make every stage fast on 2 CPU cores.
-FAST = [
-    "model.name=resnet10t", "model.pretrained=false", "train.epochs=2", "train.batch_size=32",
-    "folds.n_splits=2", "data.image_size=32", "train.num_workers=0", "train.warmup_epochs=0",
-    "device=cpu", "infer.tta=[identity]",
-]
-
-
-def draw_class_image(label_index: int, rng: np.random.Generator, side: int = 32) -> np.ndarray:
-    """A BGR image whose class is learnable: a colour and a shape per class, plus noise."""
-    colours = [(40, 40, 220), (40, 200, 40), (220, 60, 40), (30, 200, 220), (200, 40, 200), (220, 220, 40)]
-    image = rng.integers(0, 50, size=(side, side, 3), dtype=np.uint8)
-    colour = colours[label_index % len(colours)]
-    c = side // 2 + int(rng.integers(-2, 3))
-    r = side // 4
-    if label_index % 3 == 0:
-        cv2.circle(image, (c, c), r, colour, -1)
-    elif label_index % 3 == 1:
-        cv2.rectangle(image, (c - r, c - r), (c + r, c + r), colour, -1)
-    else:
-        pts = np.array([[c, c - r], [c - r, c + r], [c + r, c + r]], dtype=np.int32)
-        cv2.fillPoly(image, [pts], colour)
-    return image
-
-
-def make_kaggle_dataset(
-    root: Path,
-    classes: tuple = ("cat", "dog", "fox"),
-    n_train: int = 60,
-    n_test: int = 20,
-    ext: str = ".jpg",
-    ids_with_ext: bool = False,
-    proba_submission: bool = False,
-    groups: bool = False,
-    side: int = 32,
-    seed: int = 0,
-    label_column: str = "label",
-    id_column: str = "image_id",
-) -> Path:
-    """A Kaggle CSV layout: train.csv, sample_submission.csv, train/, test/ and the test labels."""
-    rng = np.random.default_rng(seed)
-    (root / "train").mkdir(parents=True, exist_ok=True)
-    (root / "test").mkdir(parents=True, exist_ok=True)
-    rows, test_rows = [], []
-    for split, count, out in (("train", n_train, rows), ("test", n_test, test_rows)):
-        for i in range(count):
-            k = i % len(classes)
-            stem = f"{split[:2]}{i:04d}{rng.integers(1 << 16):04x}"
-            cv2.imwrite(str(root / split / f"{stem}{ext}"), draw_class_image(k, rng, side))
-            out.append({id_column: stem + (ext if ids_with_ext else ""), label_column: classes[k],
-                        "group": f"g{i // 3}"})
-    train = pd.DataFrame(rows)
-    if not groups:
-        train = train.drop(columns="group")
-    train.to_csv(root / "train.csv", index=False)
-    test = pd.DataFrame(test_rows)
-    if proba_submission:
-        sample = pd.DataFrame({id_column: test[id_column], **{c: 1.0 / len(classes) for c in classes}})
-    else:
-        sample = pd.DataFrame({id_column: test[id_column], label_column: classes[0]})
-    sample.to_csv(root / "sample_submission.csv", index=False)
-    test[[id_column, label_column]].to_csv(root / "solution.csv", index=False)
-    return root
 
 
 @pytest.fixture
 def kaggle_dir(tmp_path: Path) -> Path:
     return make_kaggle_dataset(tmp_path / "shapes")
+
+
+@pytest.fixture
+def mask_dir(tmp_path: Path) -> Path:
+    return make_mask_dataset(tmp_path / "mask")
 
 
 @pytest.fixture
@@ -101,109 +38,15 @@ def fast_cfg(tmp_path: Path):
     return build
 
 
-def paths_of(cfg: Config) -> Paths:
-    return Paths.from_config(cfg)
-
-
-def run_script(script: str, *args: str, root: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run a stage script as a user would; ``root`` redirects input/, models/ and submissions/."""
-    cmd = [sys.executable, str(REPO / script), *args]
-    if root is not None:
-        cmd += ["--set", f"paths.root={root}"]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
-
-
-# A search that is real but short: two one-epoch trials, the first one random.
-TINY_TUNE = ["tune.trials=2", "tune.epochs=1", "tune.n_startup_trials=1"]
-
-
-def run_all(data: Path, root: Path, *overrides: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """``bash run_all.sh --data DATA --set ...`` exactly as a user types it, outputs under ``root``."""
-    cmd = ["bash", str(REPO / "run_all.sh"), "--data", str(data)]
-    for override in (*overrides, f"paths.root={root}"):
-        cmd += ["--set", override]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
-
-
-# --- Mask-competition layout (issue 7) -------------------------------------------------------------
-MASK_STEMS = ("mask1", "mask2", "mask3", "mask4", "mask5", "incorrect_mask", "normal")
-MASK_EXTS = (".jpg", ".jpeg", ".png")
-# Ages per age group, corner cases first (29 | 30, 59 | 60), so small fixtures still cover them.
-MASK_AGES = ((29, 18, 23, 26), (30, 59, 41, 48), (60, 60, 60, 61))
-
-
-def draw_mask_image(mask: int, gender: int, age_group: int, rng: np.random.Generator, side: int = 24) -> np.ndarray:
-    """A BGR 'face' whose three attributes are learnable: background brightness = age group, the
-    shape and size in the upper half = gender (large disc / small triangle), colour of the lower
-    band = mask state (blue worn, green incorrect, red not worn)."""
-    level = (20, 100, 180)[age_group]
-    image = np.clip(level + rng.normal(0, 6, size=(side, side, 3)), 0, 255).astype(np.uint8)
-    c, top = side // 2 + int(rng.integers(-1, 2)), side // 3
-    ink = (255, 255, 255) if age_group < 2 else (0, 0, 0)
-    if gender == 0:
-        cv2.circle(image, (c, top), side // 4, ink, -1)
-    else:
-        r = side // 8
-        cv2.fillPoly(image, [np.array([[c, top - r], [c - r, top + r], [c + r, top + r]], dtype=np.int32)], ink)
-    band = ((255, 0, 0), (0, 255, 0), (0, 0, 255))[mask]
-    cv2.rectangle(image, (side // 6, side * 3 // 5), (side - side // 6, side - 2), band, -1)
-    return image
-
-
-def make_mask_dataset(
-    root: Path,
-    n_people: int = 36,
-    n_test: int = 24,
-    side: int = 24,
-    seed: int = 0,
-    ages: list[int] | None = None,
-    genders: list[str] | None = None,
-    hidden_files: bool = True,
-) -> Path:
-    """The mask-competition layout: train/train.csv, train/images/<path>/{7 photos} with mixed
-    extensions, eval/info.csv + eval/images/, ``._`` resource forks, and solution.csv (the test labels).
-
-    People alternate male/female and cycle through the age groups (ages from MASK_AGES) unless
-    ``ages``/``genders`` are given. Returns ``root``.
-    """
-    rng = np.random.default_rng(seed)
-    images = root / "train" / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    ages = ages or [MASK_AGES[(i // 2) % 3][(i // 6) % 4] for i in range(n_people)]
-    genders = genders or [("male", "female")[i % 2] for i in range(len(ages))]
-    rows = []
-    for i, (age, gender) in enumerate(zip(ages, genders, strict=True)):
-        pid = f"{i + 1:06d}"
-        path = f"{pid}_{gender}_Asian_{age}"
-        folder = images / path
-        folder.mkdir()
-        group = 0 if age < 30 else (1 if age < 60 else 2)
-        for j, stem in enumerate(MASK_STEMS):
-            mask = 0 if stem.startswith("mask") else (1 if stem == "incorrect_mask" else 2)
-            image = draw_mask_image(mask, int(gender == "female"), group, rng, side)
-            cv2.imwrite(str(folder / f"{stem}{MASK_EXTS[(i + j) % 3]}"), image)
-        if hidden_files and i % 3 == 0:  # macOS AppleDouble files: not images, must be skipped
-            (folder / "._mask1.jpg").write_bytes(b"\x00\x05\x16\x07junk")
-            (folder / "._normal.png").write_bytes(b"\x00\x05\x16\x07junk")
-        rows.append({"id": pid, "gender": gender, "race": "Asian", "age": age, "path": path})
-    pd.DataFrame(rows).to_csv(root / "train" / "train.csv", index=False)
-
-    eval_images = root / "eval" / "images"
-    eval_images.mkdir(parents=True, exist_ok=True)
-    test_rows = []
-    for i in range(n_test):
-        mask, gender, group = int(rng.integers(3)), int(rng.integers(2)), i % 3
-        image_id = f"{rng.integers(1 << 62):016x}{i:04d}{MASK_EXTS[i % 3]}"
-        cv2.imwrite(str(eval_images / image_id), draw_mask_image(mask, gender, group, rng, side))
-        test_rows.append({"ImageID": image_id, "ans": mask * 6 + gender * 3 + group})
-    if hidden_files:
-        (eval_images / "._0000.jpg").write_bytes(b"\x00\x05\x16\x07junk")
-    solution = pd.DataFrame(test_rows)
-    solution.assign(ans=0).to_csv(root / "eval" / "info.csv", index=False)
-    solution.to_csv(root / "solution.csv", index=False)
-    return root
-
-
 @pytest.fixture
-def mask_dir(tmp_path: Path) -> Path:
-    return make_mask_dataset(tmp_path / "mask")
+def one_thread(monkeypatch: pytest.MonkeyPatch):
+    """One compute thread, in this process and in the stage scripts it starts: tiny models gain
+    nothing from a second one, and on a shared 2-core machine OpenMP threads spinning against each
+    other made training several times slower (03_train.py: 91 s against 13 s for the same run)."""
+    import torch  # here, not at the top: the EDA and data tests never load torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -14,17 +14,18 @@ from contextlib import redirect_stderr
 from pathlib import Path
 
 import pytest
-from conftest import REPO, make_kaggle_dataset
 
-from imgclf.checkpoint import load_checkpoint
 from imgclf.cli import common_parser, run_stage
 from imgclf.errors import UserError
 from imgclf.lock import hold_lock
 from imgclf.stages import folds_stage
+from imgclf.training.checkpoint import load_checkpoint
+from tests.helpers.datasets import make_kaggle_dataset
+from tests.helpers.runs import REPO, one_thread_env
 
 TRAIN = ["model.name=test_efficientnet", "model.pretrained=false", "folds.n_splits=2", "data.image_size=16",
          "train.epochs=3", "train.batch_size=8", "train.num_workers=0", "device=cpu", "train.warmup_epochs=0"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+ENV = one_thread_env()
 
 
 def _train_cmd(data: Path, root: Path) -> list[str]:
@@ -54,7 +55,8 @@ def test_second_concurrent_train_is_refused_and_a_killed_runs_lock_is_taken_over
     try:
         deadline = time.monotonic() + 180
         while not (fold0 / "last.pt").is_file():
-            assert first.poll() is None and time.monotonic() < deadline, "the first run did not start training"
+            assert (first.poll() is None
+                    and time.monotonic() < deadline), "the first run did not start training"
             time.sleep(0.01)
         os.killpg(first.pid, signal.SIGSTOP)  # frozen mid-fold: alive and holding its fold locks
         config = (fold0.parent / "config.yaml").stat().st_mtime_ns
@@ -62,8 +64,8 @@ def test_second_concurrent_train_is_refused_and_a_killed_runs_lock_is_taken_over
                                 timeout=120)
         assert second.returncode == 2 and "Traceback" not in second.stderr, second.stderr
         assert _error_lines(second.stderr) == [
-            f"error: another run (pid {first.pid}) is using fold 0 of experiment 'baseline'; wait for it or stop "
-            f"it (lock file {fold0 / '.lock'})"]
+            f"error: another run (pid {first.pid}) is using fold 0 of experiment 'baseline'; "
+            f"wait for it or stop it (lock file {fold0 / '.lock'})"]
         assert (fold0.parent / "config.yaml").stat().st_mtime_ns == config  # the refused run touched nothing
         os.killpg(first.pid, signal.SIGKILL)  # no clean-up: its lock files stay behind
         first.wait(timeout=30)
@@ -74,7 +76,8 @@ def test_second_concurrent_train_is_refused_and_a_killed_runs_lock_is_taken_over
     assert (fold0 / ".lock").read_text().split()[0] == str(first.pid)
     killed_at = load_checkpoint(fold0 / "last.pt")["epoch"]
 
-    third = subprocess.run(_train_cmd(data, root), capture_output=True, text=True, cwd=REPO, env=ENV, timeout=300)
+    third = subprocess.run(_train_cmd(data, root), capture_output=True, text=True, cwd=REPO, env=ENV,
+                           timeout=300)
     assert third.returncode == 0, third.stderr[-2000:]
     assert f"fold 0: resuming after epoch {killed_at}" in third.stderr
     assert (fold0 / "oof.csv").is_file() and (fold0.parent / "fold1" / "oof.csv").is_file()
@@ -94,7 +97,8 @@ def test_competition_lock_refuses_a_live_holder_and_takes_over_a_dead_ones(tmp_p
         with redirect_stderr(err):
             code = run_stage(common_parser("folds"), folds_stage, argv, lock=True)
         assert code == 2 and _error_lines(err.getvalue()) == [
-            f"error: another run (pid {holder.pid}) is using {lock.parent}; wait for it or stop it (lock file {lock})"]
+            f"error: another run (pid {holder.pid}) is using {lock.parent}; "
+            f"wait for it or stop it (lock file {lock})"]
         assert not (lock.parent / "folds.csv").exists()
     finally:
         holder.kill()

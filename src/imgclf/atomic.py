@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import UserError
+from imgclf.errors import UserError
 
 TMP_PREFIX = ".tmp-"
 

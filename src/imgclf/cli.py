@@ -13,13 +13,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import Config, load_config
-from .errors import UserError, one_line
-from .lock import hold_lock
-from .paths import Paths
+from imgclf.config.loading import load_config
+from imgclf.config.schema import Config
+from imgclf.errors import UserError, one_line
+from imgclf.lock import hold_lock
+from imgclf.paths import Paths
 
 if TYPE_CHECKING:
-    from .distributed import DistInfo
+    from imgclf.training.distributed import DistInfo
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 log = logging.getLogger("imgclf")
@@ -89,8 +90,8 @@ def run_stage(parser: argparse.ArgumentParser, stage: Callable[[argparse.Namespa
         cfg = config_from_args(args)
         paths = Paths.from_config(cfg)
         if torchrun and not distributed:
-            raise UserError(f"{Path(sys.argv[0]).name} does not run under torchrun (only pipelines/03_train.py "
-                            "does); run it with plain python")
+            raise UserError(f"{Path(sys.argv[0]).name} does not run under torchrun "
+                            "(only pipelines/03_train.py does); run it with plain python")
         with _session(cfg, torchrun) as info, _lock(paths, lock, info):
             stage(args, cfg, paths)
     except UserError as exc:
@@ -102,7 +103,7 @@ def run_stage(parser: argparse.ArgumentParser, stage: Callable[[argparse.Namespa
         code = 128 + (_stopped_by or signal.SIGINT)  # 130 after Ctrl-C, 143 after SIGTERM
         return _fail(f"error: interrupted{how}", code, first_on_node, torchrun)
     except Exception as exc:
-        from .distributed import is_peer_failure
+        from imgclf.training.distributed import is_peer_failure  # torch: only under torchrun
 
         if args.debug or not torchrun or not is_peer_failure(exc):
             raise
@@ -115,8 +116,8 @@ def run_stage(parser: argparse.ArgumentParser, stage: Callable[[argparse.Namespa
 def _session(cfg: Config, torchrun: bool) -> contextlib.AbstractContextManager[DistInfo | None]:
     if not torchrun:
         return contextlib.nullcontext(None)
-    from .distributed import distributed_session
-    from .engine import pick_device
+    from imgclf.training.distributed import distributed_session  # torch: only under torchrun
+    from imgclf.training.engine import pick_device
 
     return distributed_session(pick_device(cfg))
 
@@ -126,7 +127,7 @@ def _lock(paths: Paths, lock: bool, info: DistInfo | None) -> contextlib.Abstrac
         return contextlib.nullcontext()
     if info is None:
         return hold_lock(paths.lock_file)
-    from .distributed import held_by_main
+    from imgclf.training.distributed import held_by_main  # torch: only under torchrun
 
     return held_by_main(lambda: hold_lock(paths.lock_file), info)  # rank 1 would fail on rank 0's lock
 
@@ -138,7 +139,7 @@ def _fail(line: str, code: int, first_on_node: bool, torchrun: bool) -> int:
     if first_on_node:
         print(line, file=sys.stderr)
     if torchrun:
-        from .distributed import record_error
+        from imgclf.training.distributed import record_error  # torch: only under torchrun
 
         record_error(line)
         if not first_on_node:

@@ -14,8 +14,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from .atomic import TMP_PREFIX
-from .errors import UserError
+from imgclf.atomic import TMP_PREFIX
+from imgclf.errors import UserError
 
 
 def pid_running(pid: int) -> bool:

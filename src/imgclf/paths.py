@@ -1,11 +1,14 @@
-"""Every artefact path, computed in one place, exactly as ../shared/CONTRACT.md lays them out."""
+"""Every artefact path, computed in one place, laid out as the README's "Where things are written" says.
+
+Nothing else in the package joins an artefact path: stages ask ``Paths`` for each file they read or write.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
+from imgclf.config.schema import Config
 
 DEMO_NAME = "digits"
 # Folders under models/<comp>/ that are stage outputs, never experiments (eda/ saves its config too).
@@ -55,12 +58,29 @@ class Paths:
         return self.comp_dir / "classes.json"
 
     @property
+    def solution_csv(self) -> Path:
+        """The hidden test labels a data folder may ship (the demo does): 07_score.py --auto uses them."""
+        return self.data_dir / "solution.csv"
+
+    @property
     def eda_dir(self) -> Path:
         return self.comp_dir / "eda"
+
+    def eda_file(self, name: str) -> Path:
+        """One of the EDA's outputs: its plots and files.csv, duplicates.csv, summary.json, config.yaml."""
+        return self.eda_dir / name
+
+    @property
+    def eda_report_md(self) -> Path:
+        return self.eda_dir / "report.md"
 
     @property
     def cache_dir(self) -> Path:
         return self.comp_dir / "cache"
+
+    def decoded_cache_npy(self, label: str, size: int, key: str) -> Path:
+        """Images of one split decoded at ``size`` px; ``key`` digests the files' names, sizes and mtimes."""
+        return self.cache_dir / f"{label}_{size}px_{key}.npy"
 
     @property
     def lock_file(self) -> Path:
@@ -96,6 +116,18 @@ class Paths:
     def history_csv(self, fold: int, experiment: str | None = None) -> Path:
         return self.fold_dir(fold, experiment) / "history.csv"
 
+    def tensorboard_dir(self, fold: int, experiment: str | None = None) -> Path:
+        return self.fold_dir(fold, experiment) / "tb"
+
+    def learning_curves_png(self, fold: int, experiment: str | None = None) -> Path:
+        return self.fold_dir(fold, experiment) / "learning_curves.png"
+
+    def confusion_matrix_png(self, experiment: str | None = None) -> Path:
+        return self.experiment_dir(experiment) / "confusion_matrix.png"
+
+    def per_class_f1_png(self, experiment: str | None = None) -> Path:
+        return self.experiment_dir(experiment) / "per_class_f1.png"
+
     def folds_stamp(self, experiment: str | None = None) -> Path:
         """The digest of the folds.csv the experiment was trained on."""
         return self.experiment_dir(experiment) / "folds.sha256"
@@ -129,6 +161,14 @@ class Paths:
         return f"tune/trials/{number}"
 
     @property
+    def tune_outputs_lock(self) -> Path:
+        """Held by a worker while it rewrites the study's outputs (workers share one study)."""
+        return self.tune_dir / ".outputs.lock"
+
+    def tune_plot_png(self, name: str) -> Path:
+        return self.tune_dir / f"{name}.png"
+
+    @property
     def trials_csv(self) -> Path:
         return self.tune_dir / "trials.csv"
 
@@ -157,9 +197,16 @@ class Paths:
         """One submission per ensemble method and per single model, to submit as alternatives."""
         return self.submissions_dir / "alternatives"
 
+    def alternative_csv(self, name: str) -> Path:
+        return self.alternatives_dir / f"{name}.csv"
+
     @property
     def ensemble_scores_csv(self) -> Path:
         return self.ensemble_dir / "scores.csv"
+
+    @property
+    def ensemble_scores_png(self) -> Path:
+        return self.ensemble_dir / "scores.png"
 
     @property
     def ensemble_json(self) -> Path:

@@ -1,21 +1,95 @@
-"""One function per stage script: ``(args, cfg, paths)`` in, artefacts out. Scripts only parse."""
+"""The stage functions: what each script in ``pipelines/`` (and ``tune.py``) runs.
+
+Every stage has the signature of ``cli.Stage``: ``(args, cfg, paths) -> None``. It turns the
+script's own options into library calls and prints what a person reads at the end; the work itself
+happens in the subpackages. Each stage imports its subpackage when it runs, so that a stage loads
+only what it needs (the EDA and the scorer never import torch).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
-from .config import Config, dump_yaml
-from .data import load_competition
-from .paths import Paths
+from imgclf.cli import parse_folds
+from imgclf.config.schema import Config
+from imgclf.errors import UserError
+from imgclf.paths import Paths
 
 log = logging.getLogger(__name__)
 
 
-def folds_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
-    from .atomic import write_text
-    from .folds import make_folds
+def eda_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
+    from imgclf.data.ingest import load_competition  # (imports: see the module docstring)
+    from imgclf.eda.report import terminal_summary
+    from imgclf.eda.run import run_eda
 
-    comp = load_competition(cfg, paths)
-    make_folds(cfg, paths, comp)
-    write_text(paths.folds_config_yaml, dump_yaml(cfg))
+    summary = run_eda(cfg, paths, load_competition(cfg, paths))
+    print(terminal_summary(summary, paths.eda_report_md), flush=True)
+
+
+def folds_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
+    from imgclf.data.folds import write_folds  # (imports: see the module docstring)
+    from imgclf.data.ingest import load_competition
+
+    write_folds(cfg, paths, load_competition(cfg, paths))
+
+
+def train_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
+    """``--tuned`` trains tuning's best config as experiment ``<experiment>_tuned``."""
+    from imgclf.training.cv import run_cv, tuned_config  # torch (imports: see the module docstring)
+    from imgclf.training.distributed import dist_info, on_main
+
+    if args.tuned:
+        base = cfg
+        cfg = on_main(lambda: tuned_config(base, paths, args.overrides), dist_info())
+        if cfg is None:
+            return
+        paths = Paths.from_config(cfg)
+    run_cv(cfg, paths, parse_folds(args.folds))
+
+
+def tune_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
+    from imgclf.tuning.tuner import tune  # torch and optuna (imports: see the module docstring)
+
+    options = {"tune.trials": args.trials, "tune.timeout": args.timeout, "tune.study": args.study,
+               "tune.storage": args.storage, "tune.folds": parse_folds(args.folds),
+               "tune.n_startup_trials": args.n_startup_trials}
+    given = {k: v for k, v in options.items() if v is not None}
+    tune(cfg.updated(given) if given else cfg, paths)
+
+
+def infer_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
+    from imgclf.inference.predict import run_inference  # torch (imports: see the module docstring)
+
+    results = run_inference(cfg, paths)
+    rows = [f"{e:<24} {r['oof_plain']:.4f} -> {r['oof_tta']:.4f} ({'+'.join(r['views'])})"
+            for e, r in results.items()]
+    print(f"TTA on OOF ({cfg.metric}):\n" + "\n".join(rows))
+
+
+def ensemble_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
+    from imgclf.ensemble.run import run_ensemble  # no torch (imports: see the module docstring)
+
+    run_ensemble(cfg, paths)
+
+
+def score_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
+    """SUBMISSION against SOLUTION, or with ``--auto`` the final submission against the data
+    folder's solution.csv when it has one."""
+    from imgclf.ensemble.scoring import score_submission  # no torch (imports: see the module docstring)
+
+    metric = args.metric or cfg.metric
+    if args.auto:
+        solution = paths.solution_csv
+        if not solution.is_file():
+            print(f"no solution.csv in {paths.data_dir}: nothing to score locally")
+            return
+        submission = paths.submission_csv
+    elif args.submission is None or args.solution is None:
+        raise UserError("07_score.py needs SUBMISSION and SOLUTION (or --auto)")
+    else:
+        submission, solution = Path(args.submission), Path(args.solution)
+    value = score_submission(submission, solution, metric)
+    print(f"{metric}: {value:.6f}  ({submission} vs {solution})")

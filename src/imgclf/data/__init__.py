@@ -1,0 +1,1 @@
+"""The competition folder as one table shape (three layouts), its images, the demo, and the folds."""

@@ -1,0 +1,52 @@
+"""The EDA of a competition: scan every file once, analyse, write models/<comp>/eda/."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+
+from imgclf.atomic import write_csv, write_text
+from imgclf.config.loading import dump_yaml
+from imgclf.config.schema import Config
+from imgclf.data.competition import Competition
+from imgclf.eda.analysis import analyse, grid_ids
+from imgclf.eda.plots import plot_all
+from imgclf.eda.report import render_report
+from imgclf.eda.scan import scan_split
+from imgclf.paths import Paths
+
+log = logging.getLogger(__name__)
+
+
+def run_eda(cfg: Config, paths: Paths, comp: Competition) -> dict:
+    """Scan, analyse, write ``models/<comp>/eda/`` (report.md, PNGs, files.csv, summary.json)."""
+    picks = grid_ids(comp, cfg.seed)
+    train_files, thumbs = scan_split(comp.train, "train", comp.data_dir,
+                                     [i for ids in picks.values() for i in ids])
+    test_files, _ = scan_split(comp.test, "test", comp.data_dir)
+    files = pd.concat([train_files, test_files], ignore_index=True)
+    files["label"] = files["label"].astype("Int64")  # test rows have none
+    files["class"] = [comp.classes[v] if not pd.isna(v) else "" for v in files["label"]]
+    summary, dups = analyse(cfg, comp, files)
+    figures = plot_all(comp, files, summary, picks, thumbs, paths.eda_file)
+    write_csv(paths.eda_file("files.csv"), files)
+    write_csv(paths.eda_file("duplicates.csv"), dups)
+    write_text(paths.eda_file("summary.json"), json.dumps(summary, indent=1, default=_plain))
+    write_text(paths.eda_file("config.yaml"), dump_yaml(cfg))
+    write_text(paths.eda_report_md, render_report(summary, dups, figures))
+    size = summary["image_size"]
+    log.info("image size: median short side %s -> suggested data.image_size=%s "
+             "(auto_image_size=%s, cap %s%s)",
+             size["median_short_side"], size["suggested"], size["auto_image_size"], size["cap"],
+             f"; configured {size['configured']}" if size["configured"] else "")
+    log.info("wrote %s", paths.eda_report_md)
+    return summary
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,1 @@
+"""Ensembling on OOF, the validated submission, and the local leaderboard."""

@@ -1,0 +1,108 @@
+"""Local leaderboard: the competition metric of a submission CSV against a solution CSV.
+
+Both files are joined on their first column (the id). The solution holds labels (one column) or
+one-hot class columns; the submission holds labels, one positive-class probability (binary), or one
+probability column per class. Labels are compared as text, with integral numbers canonicalised
+(``7`` == ``7.0``), so the scorer needs nothing but the two files.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from imgclf.data.tables import read_csv_strings, sort_class_values
+from imgclf.errors import DataError, UserError
+from imgclf.metrics import METRICS, get_metric
+
+log = logging.getLogger(__name__)
+
+
+def _read(path: Path, what: str) -> pd.DataFrame:
+    frame = read_csv_strings(path, what)
+    if frame.shape[1] < 2:
+        raise DataError(f"{path}: expected an id column and at least one target column with rows")
+    ids = frame.iloc[:, 0]
+    if ids.isna().any() or ids.duplicated().any():
+        raise DataError(f"{path}: column '{frame.columns[0]}' has empty or duplicate ids")
+    nan = frame.isna().to_numpy()
+    if nan.any():
+        row, col = np.argwhere(nan)[0]
+        raise DataError(f"{path}: empty/NaN value in column '{frame.columns[col]}' at id '{ids.iloc[row]}'")
+    return frame.set_index(frame.columns[0])
+
+
+def _canonical(values: pd.Series) -> pd.Series:
+    """Integral numbers as ``str(int)``, everything else stripped text."""
+    text = values.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    integral = numbers.notna() & (numbers == numbers.round())
+    return text.where(~integral, numbers.round().astype("Int64").astype(str))
+
+
+def _as_probabilities(frame: pd.DataFrame, path: Path) -> np.ndarray:
+    try:
+        probs = frame.to_numpy(dtype=float)
+    except ValueError:
+        raise DataError(f"{path}: columns {list(frame.columns)} are not numeric probabilities") from None
+    if (probs < 0).any() or (probs > 1).any():
+        raise DataError(f"{path}: probabilities outside [0, 1]")
+    return probs
+
+
+def labels_and_probs(sub: pd.DataFrame, sol: pd.DataFrame, sub_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Class index per row and a probability matrix over the same class order."""
+    if sol.shape[1] > 1:  # one-hot solution: its columns are the classes
+        classes = [str(c) for c in sol.columns]
+        labels = sol.to_numpy(dtype=float).argmax(axis=1)
+    else:
+        truth = _canonical(sol.iloc[:, 0])
+        classes = [str(v) for v in sort_class_values(sorted(set(truth)))]
+        labels = None
+    if sub.shape[1] > 1:  # one probability column per class
+        index = {c: k for k, c in enumerate(sub.columns.astype(str))}
+        missing = [c for c in classes if c not in index]
+        if missing:
+            raise DataError(f"{sub_path}: no probability column for class(es) {missing[:5]}")
+        probs = _as_probabilities(sub, sub_path)
+        if labels is None:
+            labels = np.array([index[v] for v in truth])
+        else:
+            probs = probs[:, [index[c] for c in classes]]
+        return labels, probs
+    if labels is None:
+        labels = np.array([classes.index(v) for v in truth])
+    column = _canonical(sub.iloc[:, 0])
+    if column.isin(classes).all():  # a label submission; unknown labels would just score as wrong
+        return labels, np.eye(len(classes))[[classes.index(v) for v in column]]
+    if len(classes) == 2 and pd.to_numeric(column, errors="coerce").notna().all():
+        positive = _as_probabilities(sub.iloc[:, [0]], sub_path)[:, 0]
+        return labels, np.column_stack([1.0 - positive, positive])
+    unknown = sorted(set(column) - set(classes))
+    extra = np.eye(len(classes) + len(unknown))
+    vocab = classes + unknown
+    log.warning("%s: %d label(s) not in the solution's vocabulary (e.g. %r)", sub_path, len(unknown),
+                unknown[0])
+    return labels, extra[[vocab.index(v) for v in column]]
+
+
+def score_submission(submission: Path, solution: Path, metric_name: str) -> float:
+    if metric_name not in METRICS:
+        raise UserError(f"--metric: unknown metric '{metric_name}'; known: {', '.join(sorted(METRICS))}")
+    sub, sol = _read(submission, "submission"), _read(solution, "solution")
+    lost, extra = sol.index.difference(sub.index), sub.index.difference(sol.index)
+    if len(lost) or len(extra):
+        detail = (f"{len(lost)} solution id(s) missing, e.g. '{lost[0]}'" if len(lost) else
+                  f"{len(extra)} id(s) not in the solution, e.g. '{extra[0]}'")
+        raise DataError(f"{submission}: ids differ from {solution} ({detail})")
+    sub = sub.loc[sol.index]
+    labels, probs = labels_and_probs(sub, sol, submission)
+    metric = get_metric(metric_name)
+    if metric.needs_proba and sub.shape[1] == 1 and probs.max(axis=1).min() == 1.0 and probs.shape[1] > 2:
+        log.warning("%s holds labels: %s is computed on one-hot probabilities", submission, metric_name)
+    return metric(labels, probs)
+
+

@@ -1,0 +1,26 @@
+"""The model and the loss a config asks for: a timm model, or the mask competition's three-head
+model and its loss."""
+
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+from imgclf.config.schema import Config
+from imgclf.models.backbone import create_timm_model
+from imgclf.models.losses import named_loss
+from imgclf.models.multihead import MaskHeadLoss, MaskHeadModel
+
+
+def build_model(cfg: Config, num_classes: int) -> nn.Module:
+    """``model.heads``: ``single`` is a timm model with ``num_classes`` outputs, ``mask`` the three-head model."""
+    if cfg.model.heads == "mask":
+        return MaskHeadModel(cfg, num_classes)
+    return create_timm_model(cfg, num_classes)
+
+
+def build_loss(cfg: Config, class_counts: np.ndarray) -> nn.Module:
+    """``train.loss`` (with the class counts for weighted losses), or one loss per head for the mask model."""
+    if cfg.model.heads == "mask":
+        return MaskHeadLoss(cfg, class_counts)
+    return named_loss(cfg.train.loss, cfg.train, class_counts)

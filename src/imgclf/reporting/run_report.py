@@ -1,0 +1,65 @@
+"""models/<comp>/report.md: CV per experiment, TTA gains, the ensemble table and the plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from imgclf.atomic import write_text
+from imgclf.paths import Paths
+from imgclf.reporting.figures import plot_method_scores
+from imgclf.reporting.markdown import markdown_table
+
+
+def write_run_report(paths: Paths, experiments: list[str], metric: str) -> Path:
+    """Rebuilt from the artefacts alone (cv.json, infer.json, scores.csv, ensemble.json, PNGs)."""
+    out = [f"# Run report: {paths.comp}", "", f"Metric: **{metric}**", "", "## Cross-validation", ""]
+    rows, tta_rows, pictures = [], [], []
+    for exp in experiments:
+        cv_file = paths.cv_json(exp)
+        if not cv_file.is_file():
+            continue
+        cv = json.loads(cv_file.read_text())
+        folds = " ".join(f"{v:.4f}" for v in cv["folds"].values())
+        rows.append([exp, folds, cv["mean"], cv["std"], cv["pooled"].get(metric, float("nan"))])
+        infer_file = paths.infer_json(exp)
+        if infer_file.is_file():
+            tta = json.loads(infer_file.read_text())["tta"]
+            tta_rows.append([exp, "+".join(tta["views"]), tta["oof_plain"], tta["oof_tta"], tta["gain"]])
+        pictures += _experiment_pictures(paths, exp, [int(k) for k in cv["folds"]])
+    out += markdown_table(["experiment", "folds", "mean", "std", "pooled OOF"], rows)
+    out += ["## TTA (measured on OOF)", ""] + markdown_table(["experiment", "views", "plain", "with TTA",
+                                                              "gain"], tta_rows)
+    out += _ensemble_section(paths, metric, pictures)
+    out += ["## Plots", ""] + [p + "\n" for p in pictures]
+    write_text(paths.report_md, "\n".join(out))
+    return paths.report_md
+
+
+def _experiment_pictures(paths: Paths, experiment: str, folds: list[int]) -> list[str]:
+    """Markdown images of the experiment's plots, linked relative to the report."""
+    home = paths.experiment_dir(experiment)
+    curves = sorted((paths.learning_curves_png(k, experiment) for k in folds),
+                    key=lambda p: p.relative_to(home).as_posix())
+    files = [paths.confusion_matrix_png(experiment), paths.per_class_f1_png(experiment), *curves]
+    return [f"![{experiment} {p.relative_to(home).as_posix()}]({p.relative_to(paths.comp_dir).as_posix()})"
+            for p in files if p.is_file()]
+
+
+def _ensemble_section(paths: Paths, metric: str, pictures: list[str]) -> list[str]:
+    """The ensemble's score table and final choice; its bar plot goes first among ``pictures``."""
+    if not paths.ensemble_scores_csv.is_file():
+        return []
+    table = pd.read_csv(paths.ensemble_scores_csv)
+    out = ["## Ensemble (OOF)", ""] + markdown_table(list(table.columns), table.values.tolist())
+    if paths.ensemble_json.is_file():
+        chosen = json.loads(paths.ensemble_json.read_text())
+        out += [f"Final method: **{chosen['method']}** (requested: {chosen['requested']}; honest OOF "
+                f"{metric} {chosen['honest_oof_score']:.4f}); weights: {chosen['weights']}", ""]
+    if metric in table.columns:
+        plot_method_scores(table, metric, paths.ensemble_scores_png)
+        pictures.insert(0, "![ensemble scores]"
+                           f"({paths.ensemble_scores_png.relative_to(paths.comp_dir).as_posix()})")
+    return out

@@ -1,0 +1,129 @@
+"""Cross-validation of one experiment: every fold (or the listed ones), pooled OOF and CV scores."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import yaml
+
+from imgclf.atomic import remove_temps, write_csv, write_text
+from imgclf.config.compare import config_differences, training_view
+from imgclf.config.loading import dump_yaml, load_config
+from imgclf.config.schema import Config
+from imgclf.data.competition import Competition
+from imgclf.data.folds import check_experiment_folds, folds_digest, read_folds
+from imgclf.data.ingest import load_competition
+from imgclf.data.sizing import image_size
+from imgclf.errors import UserError
+from imgclf.lock import clear_stale, hold_lock
+from imgclf.paths import Paths
+from imgclf.training.distributed import dist_info, held_by_main, on_main
+from imgclf.training.fit import run_fold
+from imgclf.training.oof import predict_fold_oof, summarise_cv
+from imgclf.training.preflight import check_training_inputs
+
+log = logging.getLogger(__name__)
+
+
+def resolve_config(cfg: Config, comp: Competition) -> Config:
+    """Fill the data-dependent defaults (image size) so the saved config reproduces the run."""
+    if cfg.data.image_size is None:
+        size = image_size(cfg, comp)
+        log.info("data.image_size not set: using %d px (median short side, capped at %d)",
+                 size, cfg.data.max_auto_image_size)
+        return cfg.updated({"data.image_size": size})
+    return cfg
+
+
+def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None) -> None:
+    """Save the resolved config; refuse to mix with checkpoints made under a different one."""
+    target = paths.config_yaml(experiment)
+    if target.is_file():
+        saved = yaml.safe_load(target.read_text()) or {}
+        diff = config_differences(training_view(saved), training_view(cfg.to_dict()))
+        if diff and paths.is_trained(experiment):
+            raise UserError(
+                f"experiment '{experiment or cfg.experiment}' in {paths.experiment_dir(experiment)} "
+                f"was trained with another config ({'; '.join(diff[:3])}); start a new one with "
+                "--set experiment=NAME or delete that folder")
+    write_text(target, dump_yaml(cfg))
+    _check_folds_fingerprint(paths, experiment)
+
+
+def _check_folds_fingerprint(paths: Paths, experiment: str | None) -> None:
+    """Folds of one experiment must all come from the same folds.csv."""
+    if paths.is_trained(experiment):
+        check_experiment_folds(paths, experiment or paths.experiment,
+                               "start a new one with --set experiment=NAME or delete "
+                               f"{paths.experiment_dir(experiment)}")
+    write_text(paths.folds_stamp(experiment), folds_digest(paths) + "\n")
+
+
+def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None
+                ) -> tuple[Config, Competition, np.ndarray, list[int]]:
+    comp = load_competition(cfg, paths)
+    cfg = resolve_config(cfg, comp)
+    folds = read_folds(paths, comp)
+    n_folds = int(folds.max()) + 1
+    wanted = only_folds if only_folds is not None else list(range(n_folds))
+    bad = [f for f in wanted if f not in range(n_folds)]
+    if bad:
+        raise UserError(f"--folds: fold {bad[0]} does not exist (folds.csv has folds 0..{n_folds - 1})")
+    check_training_inputs(cfg, comp)  # before prepare_experiment writes: bad input leaves no new artefact
+    prepare_experiment(cfg, paths)
+    return cfg, comp, folds, wanted
+
+
+@contextlib.contextmanager
+def _fold_locks(paths: Paths, todo: list[int]) -> Iterator[None]:
+    """A lock per fold, not per competition: machines (or GPUs) sharing models/<comp>/ train different
+    folds at once, and two runs can never train the same fold."""
+    with contextlib.ExitStack() as stack:
+        for fold in todo:
+            stack.enter_context(hold_lock(paths.fold_lock(fold),
+                                          f"fold {fold} of experiment '{paths.experiment}'"))
+            # a killed run's half-written checkpoint: nobody else writes here
+            remove_temps(paths.fold_dir(fold))
+        yield
+
+
+def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> dict:
+    """Train the wanted unfinished folds, write each fold's OOF, then merge and score the finished ones.
+
+    Under torchrun all ranks train each fold together; rank 0 alone reads and writes models/<comp>/
+    (the others get what it read), so other machines need only the competition's images.
+    """
+    info = dist_info()
+    cfg, comp, folds, wanted = on_main(lambda: _prepare_cv(cfg, paths, only_folds), info)
+    n_folds = int(folds.max()) + 1
+    todo = on_main(lambda: [f for f in wanted if not paths.fold_oof(f).is_file()], info)
+    for fold in sorted(set(wanted) - set(todo)):
+        log.info("fold %d: finished earlier, skipped", fold)
+        if info.is_main:
+            clear_stale(paths.fold_lock(fold))  # left by a run killed after it finished this fold
+    with held_by_main(lambda: _fold_locks(paths, todo), info):
+        for fold in todo:
+            run_fold(cfg, paths, comp, folds, fold)
+            oof = predict_fold_oof(cfg, paths, comp, folds, fold)
+            if info.is_main:
+                write_csv(paths.fold_oof(fold), oof)
+    return on_main(lambda: summarise_cv(cfg, paths, comp, n_folds), info)
+
+
+def tuned_config(cfg: Config, paths: Paths, overrides: list[str]) -> Config | None:
+    """The tuning stage's best config as its own experiment ``<experiment>_tuned``, with the user's
+    ``--set`` overrides re-applied (except the experiment name), or None when there is nothing to train."""
+    if not cfg.tune.train_best:
+        log.info("tune.train_best is false: no tuned experiment to train")
+        return None
+    if not paths.best_config_yaml.is_file():
+        log.warning("%s not found: run tune.py first; no tuned experiment trained", paths.best_config_yaml)
+        return None
+    overrides = [o for o in overrides if not o.strip().startswith("experiment=")]
+    tuned = load_config(paths.best_config_yaml, [f"data.dir={paths.data_dir}", *overrides])
+    return tuned.updated({"experiment": f"{cfg.experiment}_tuned"})
+
+

@@ -1,0 +1,180 @@
+"""Datasets and loaders: uint8 HWC images (from the decoded cache or the files), labels, row index."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, WeightedRandomSampler
+from tqdm.auto import tqdm
+
+from imgclf.atomic import atomic_path
+from imgclf.config.schema import Config
+from imgclf.data.images import read_resized
+from imgclf.paths import Paths
+from imgclf.training.distributed import DistInfo, available_cpus
+
+log = logging.getLogger(__name__)
+
+
+class ImageDataset(Dataset):
+    """Row ``i`` -> (HxWx3 uint8 tensor, label or -1, i)."""
+
+    def __init__(self, paths: list[Path] | np.ndarray, labels: np.ndarray | None, size: int,
+                 transform: A.Compose | None = None, images: np.ndarray | None = None):
+        self.paths = [str(p) for p in paths]
+        self.labels = np.full(len(self.paths), -1, dtype=np.int64) if labels is None else np.asarray(labels)
+        self.size = size
+        self.transform = transform
+        self.images = images  # decoded cache rows aligned with paths, or None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        image = (np.array(self.images[i]) if self.images is not None
+                 else read_resized(self.paths[i], self.size))
+        if self.transform is not None and self.transform.transforms:
+            image = self.transform(image=np.ascontiguousarray(image))["image"]
+        return torch.from_numpy(np.ascontiguousarray(image)), int(self.labels[i]), i
+
+    def reseed(self, seed: int) -> None:
+        if self.transform is not None:
+            self.transform.set_random_seed(seed)
+
+
+def _worker_init(_: int) -> None:
+    cv2.setNumThreads(0)
+    info = torch.utils.data.get_worker_info()
+    if info is not None:
+        info.dataset.reseed(int(torch.initial_seed() % 2**31))
+
+
+def auto_num_workers(cfg: Config, device: torch.device, cached: bool) -> int:
+    if cfg.train.num_workers is not None:
+        return cfg.train.num_workers
+    cpus = available_cpus()
+    if device.type == "cuda":
+        return min(8, max(1, cpus - 1))
+    # On CPU the model competes with workers for the same cores; cached uint8 images are cheap.
+    return 0 if cached or cpus <= 2 else min(4, cpus // 2)
+
+
+class DistributedWeightedSampler(Sampler[int]):
+    """Class-balanced sampling with replacement under DDP: every rank draws the same seeded global
+    sample and keeps every world-th index, so the ranks together see one weighted epoch."""
+
+    def __init__(self, weights: np.ndarray, world: int, rank: int, seed: int):
+        self.weights = torch.as_tensor(weights, dtype=torch.double)
+        self.world, self.rank, self.seed, self.epoch = world, rank, seed, 0
+        self.num_samples = -(-len(weights) // world)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        drawn = torch.multinomial(self.weights, self.num_samples * self.world, replacement=True,
+                                  generator=generator)
+        return iter(drawn[self.rank::self.world].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def train_batches(n_train: int, batch_size: int, world: int = 1) -> int:
+    """Batches per epoch and process (``train.batch_size`` is per process: DDP's global batch is
+    batch_size x processes); the last partial batch is dropped unless it is the only one."""
+    per_rank = -(-n_train // world)
+    return max(1, per_rank // batch_size) if per_rank > batch_size else 1
+
+
+def make_loader(dataset: ImageDataset, cfg: Config, device: torch.device, train: bool,
+                seed: int = 0, labels_for_sampler: np.ndarray | None = None,
+                dist: DistInfo | None = None, epoch: int = 0, rows: np.ndarray | None = None) -> DataLoader:
+    """``dist`` (training under DDP): this rank's share of the epoch, drawn from ``seed`` + ``epoch``;
+    ``rows`` (evaluation): predict only these rows, in this order."""
+    workers = auto_num_workers(cfg, device, dataset.images is not None)
+    batch = cfg.train.batch_size if train else cfg.infer.batch_size
+    world, rank = (dist.world, dist.rank) if dist is not None and dist.enabled else (1, 0)
+    sampler: Sampler | list[int] | None = None
+    if train and cfg.train.sampler == "weighted":
+        counts = np.bincount(labels_for_sampler).astype(float)
+        weights = 1.0 / counts[labels_for_sampler]
+        if world > 1:
+            sampler = DistributedWeightedSampler(weights, world, rank, seed)
+        else:
+            sampler = WeightedRandomSampler(torch.as_tensor(weights), num_samples=len(weights),
+                                            replacement=True, generator=torch.Generator().manual_seed(seed))
+    elif train and world > 1:
+        # pads with repeated images so every rank has as many batches (DDP steps in lockstep)
+        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    elif not train and rows is not None:
+        sampler = rows.tolist()
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)  # type: ignore[union-attr]
+    return DataLoader(
+        dataset, batch_size=batch, shuffle=train and sampler is None, sampler=sampler,
+        drop_last=train and (len(sampler) if sampler is not None else len(dataset)) > batch,
+        num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=False,
+        worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(seed))
+
+
+def files_fingerprint(paths: list[Path] | np.ndarray, size: int) -> str:
+    digest = hashlib.sha1(str(size).encode())
+    for path in paths:
+        stat = os.stat(path)
+        digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def decoded_cache(files: list[Path] | np.ndarray, size: int, cfg: Config, paths: Paths,
+                  label: str) -> np.ndarray | None:
+    """All images decoded and resized once into a memory-mapped uint8 array, reused across folds,
+    stages and runs (keyed by the files' names, sizes, mtimes and the side); None when off or too big."""
+    need_gb = len(files) * size * size * 3 / 1e9
+    if cfg.data.cache == "none" or need_gb > cfg.data.cache_max_gb:
+        if cfg.data.cache == "ram":
+            log.warning("data.cache: %.1f GB needed > data.cache_max_gb=%.1f; decoding every epoch",
+                        need_gb, cfg.data.cache_max_gb)
+        return None
+    target = paths.decoded_cache_npy(label, size, files_fingerprint(files, size))
+    if not target.is_file():
+        with atomic_path(target) as tmp:
+            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                              shape=(len(files), size, size, 3))
+            _reserve(tmp)
+            for i, path in enumerate(tqdm(files, desc=f"decode {label}", unit="img", leave=False,
+                                          mininterval=1.0)):
+                array[i] = read_resized(path, size)
+            array.flush()
+            del array
+    return np.load(target, mmap_mode="r")
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the memory-mapped file's blocks now: on a full disk this fails with an OSError (one
+    error line, the temp file removed) instead of a SIGBUS in the middle of filling the map."""
+    if hasattr(os, "posix_fallocate"):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems without fallocate
+                raise
+        finally:
+            os.close(fd)
+
+
+def table_images(frame: pd.DataFrame, size: int, cfg: Config, paths: Paths, label: str) -> np.ndarray | None:
+    """``decoded_cache`` of a competition table's ``path`` column."""
+    return decoded_cache(frame["path"].to_numpy(), size, cfg, paths, label)

@@ -1,0 +1,126 @@
+"""Training one fold: the epoch loop with best-val and last checkpoints, exact resume and early stopping."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from imgclf.config.schema import Config
+from imgclf.data.competition import Competition
+from imgclf.metrics import score_all
+from imgclf.models.backbone import set_backbone_frozen
+from imgclf.paths import Paths
+from imgclf.training.checkpoint import read_checkpoint, save_checkpoint
+from imgclf.training.dataset import make_loader
+from imgclf.training.distributed import dist_info, gather_rows, on_main, shard, sum_across, sync_module
+from imgclf.training.engine import predict_logits, softmax, train_one_epoch
+from imgclf.training.epoch_log import log_epoch, open_tensorboard, plot_curves, write_history
+from imgclf.training.fold import FoldRun, build_fold_run
+
+log = logging.getLogger(__name__)
+
+
+EpochReport = Callable[[int, float], None]  # (epoch, validation score); may raise to stop (pruning)
+
+
+def _epoch_seed(run: FoldRun) -> int:
+    return (run.cfg.seed * 1_000_003 + run.fold * 10_007 + run.epoch) % 2**31
+
+
+def train_epoch(run: FoldRun) -> dict:
+    cfg, tc = run.cfg, run.cfg.train
+    if tc.freeze_backbone_epochs:
+        set_backbone_frozen(run.model, run.epoch < tc.freeze_backbone_epochs)
+    loader = make_loader(run.train_ds, cfg, run.rt.device, train=True, seed=_epoch_seed(run),
+                         labels_for_sampler=run.train_ds.labels, dist=run.dist, epoch=run.epoch)
+    run.train_ds.reseed(_epoch_seed(run) + 7919 * run.dist.rank)  # DDP ranks augment differently
+    start = time.perf_counter()
+    net = run.model if run.net is None else run.net  # not `or`: a compiled module has no truth value
+    train_loss = train_one_epoch(net, loader, run.loss_fn, run.optimizer, run.rt, run.hooks,
+                                 desc=f"fold {run.fold} epoch {run.epoch + 1}/{tc.epochs}")
+    train_time = time.perf_counter() - start
+    loss_sum, n_images = sum_across([train_loss * run.hooks.epoch_images, run.hooks.epoch_images], run.dist)
+    train_loss = loss_sum / max(n_images, 1)
+    logits, rows = _validate(run)
+    probs = softmax(logits)
+    labels = run.valid_ds.labels[rows]
+    val_loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
+    scores = score_all(labels, probs, tuple(dict.fromkeys(("accuracy", "f1_macro", cfg.metric))))
+    return {"epoch": run.epoch + 1, "lr": run.optimizer.param_groups[0]["lr"], "train_loss": train_loss,
+            "val_loss": val_loss, **scores, "score": scores[cfg.metric], "time": train_time,
+            "images_per_s": n_images / max(train_time, 1e-9)}
+
+
+def _validate(run: FoldRun) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of every validation row exactly once (no sampler padding): under DDP each rank predicts
+    its share with rank 0's weights and statistics (what best.pt stores), then the shares are gathered,
+    so every rank computes the same score and takes the same early-stopping decision."""
+    model = run.eval_model()
+    sync_module(model, run.dist)
+    rows = shard(np.arange(len(run.valid_ds)), run.dist)
+    logits, rows = predict_logits(model,
+                                  make_loader(run.valid_ds, run.cfg, run.rt.device, train=False, rows=rows),
+                                  run.rt, desc="valid")
+    return gather_rows(logits, rows, run.dist)
+
+
+def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fold: int,
+             experiment: str | None = None, report: EpochReport | None = None) -> float:
+    """Train ``fold`` (resuming from last.pt if present); returns the best validation score.
+
+    Under torchrun every rank trains its share of each epoch; rank 0 alone reads last.pt (handing it
+    to the others) and writes checkpoints, history, TensorBoard logs and plots.
+    """
+    info = dist_info()
+    fold_dir = paths.fold_dir(fold, experiment)
+    if info.is_main:
+        fold_dir.mkdir(parents=True, exist_ok=True)
+    run = build_fold_run(cfg, paths, comp, folds, fold, fold_dir)
+    last, best = paths.last_ckpt(fold, experiment), paths.best_ckpt(fold, experiment)
+    state = on_main(lambda: read_checkpoint(last, comp) if last.is_file() else None, info)
+    if state is not None:
+        run.restore(state)
+        log.info("fold %d: resuming after epoch %d from %s", fold, run.epoch, last)
+        if info.is_main and run.history:  # a run killed between last.pt and history.csv left it behind
+            write_history(run, paths.history_csv(fold, experiment))
+    writer = open_tensorboard(paths.tensorboard_dir(fold, experiment)) if info.is_main else None
+    try:
+        while run.epoch < cfg.train.epochs and not _early_stop(run):
+            row = train_epoch(run)
+            improved = run.tracker.update(row["score"], run.epoch)
+            run.epoch += 1
+            run.history.append(row)
+            run.schedule.after_epoch(run.epoch, row["score"])
+            if info.is_main:
+                if improved:
+                    save_checkpoint(_best_state(run), best)
+                save_checkpoint(run.state(), last)
+                write_history(run, paths.history_csv(fold, experiment))
+            log_epoch(run, row, improved, writer)
+            if report is not None:
+                report(run.epoch, row["score"])
+    finally:  # also when a pruner or Ctrl-C stops the fold: flush the event file
+        if writer is not None:
+            writer.close()
+    if run.history and info.is_main:
+        plot_curves(run, paths.learning_curves_png(fold, experiment))
+    return float(run.tracker.best)
+
+
+def _early_stop(run: FoldRun) -> bool:
+    patience = run.cfg.train.early_stopping_patience
+    if patience and run.tracker.bad_epochs >= patience:
+        log.info("fold %d: early stop after %d epochs without improvement", run.fold, patience)
+        return True
+    return False
+
+
+def _best_state(run: FoldRun) -> dict:
+    return {"model": run.eval_model().state_dict(), "epoch": run.epoch, "score": run.tracker.best,
+            "metric": run.cfg.metric, "classes": run.comp.classes, "config": run.cfg.to_dict(),
+            "mean": run.rt.mean.flatten().cpu() / 255, "std": run.rt.std.flatten().cpu() / 255}

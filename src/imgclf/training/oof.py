@@ -1,0 +1,85 @@
+"""Out-of-fold predictions: each finished fold's validation probabilities, merged and scored."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from imgclf.atomic import write_csv, write_text
+from imgclf.config.schema import Config
+from imgclf.data.competition import Competition
+from imgclf.errors import UserError
+from imgclf.metrics import get_metric, score_all
+from imgclf.paths import Paths
+from imgclf.reporting.figures import plot_oof
+from imgclf.training.checkpoint import load_model_for_inference
+from imgclf.training.dataset import ImageDataset, make_loader, table_images
+from imgclf.training.distributed import device_for, dist_info, gather_rows, main_first, shard
+from imgclf.training.engine import make_runtime, pick_device, predict_logits, softmax
+
+
+def predict_fold_oof(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fold: int,
+                     experiment: str | None = None, views: list[str] | None = None) -> pd.DataFrame:
+    """The fold's validation probabilities from its best checkpoint, keyed by id (under DDP: every
+    rank predicts its share of the rows, each row exactly once, and every rank gets them all)."""
+    info = dist_info()
+    device = device_for(info, pick_device(cfg))
+    model, state = load_model_for_inference(paths.best_ckpt(fold, experiment), comp, device, info)
+    rt = make_runtime(cfg, device, tuple(state["mean"].tolist()), tuple(state["std"].tolist()))
+    if not info.is_main:
+        rt.progress = False
+    va = np.flatnonzero(folds == fold)
+    size = cfg.data.image_size
+    images = main_first(lambda: table_images(comp.train, size, cfg, paths, "train"), info)
+    ds = ImageDataset(comp.train["path"].to_numpy()[va], comp.train["label"].to_numpy()[va], size, None,
+                      None if images is None else images[va])
+    loader = make_loader(ds, cfg, device, train=False, rows=shard(np.arange(len(va)), info))
+    logits, rows = gather_rows(*predict_logits(model, loader, rt, views, cfg.infer.tta_merge,
+                                               desc=f"oof fold {fold}"), info)
+    frame = pd.DataFrame(softmax(logits), columns=comp.classes)
+    frame.insert(0, "fold", fold)
+    frame.insert(0, "id", comp.train["id"].to_numpy()[va][rows])
+    return frame
+
+
+def summarise_cv(cfg: Config, paths: Paths, comp: Competition, n_folds: int,
+                 experiment: str | None = None) -> dict:
+    """Merge the finished folds into oof.csv (id, fold, classes) and score them: per fold and pooled."""
+    parts = [pd.read_csv(paths.fold_oof(k, experiment), dtype={"id": str})
+             for k in range(n_folds) if paths.fold_oof(k, experiment).is_file()]
+    if not parts:
+        raise UserError(f"no finished fold under {paths.experiment_dir(experiment)}")
+    oof = pd.concat(parts, ignore_index=True)
+    order = {i: n for n, i in enumerate(comp.train["id"].astype(str))}
+    oof = oof.iloc[np.argsort([order[i] for i in oof["id"].astype(str)],
+                              kind="stable")].reset_index(drop=True)
+    write_csv(paths.oof_csv(experiment), oof)
+    label_of = dict(zip(comp.train["id"].astype(str), comp.train["label"], strict=True))
+    labels = np.array([label_of[i] for i in oof["id"].astype(str)])
+    probs = oof[comp.classes].to_numpy()
+    metric = get_metric(cfg.metric)
+    per_fold = {int(k): metric(labels[oof["fold"] == k], probs[oof["fold"] == k])
+                for k in sorted(oof["fold"].unique())}
+    summary = {
+        "experiment": experiment or cfg.experiment, "metric": cfg.metric, "folds": per_fold,
+        "mean": float(np.mean(list(per_fold.values()))), "std": float(np.std(list(per_fold.values()))),
+        "pooled": score_all(labels, probs), "complete": len(per_fold) == n_folds, "n_oof": len(oof),
+    }
+    write_text(paths.cv_json(experiment), json.dumps(summary, indent=1))
+    _print_cv(summary)
+    plot_oof(labels, probs, comp.classes, paths.confusion_matrix_png(experiment),
+             paths.per_class_f1_png(experiment))
+    return summary
+
+
+def _print_cv(summary: dict) -> None:
+    metric = summary["metric"]
+    lines = [f"CV {summary['experiment']} ({metric})", "fold  score"]
+    lines += [f"{k:>4}  {v:.4f}" for k, v in summary["folds"].items()]
+    lines.append(f"mean  {summary['mean']:.4f} +- {summary['std']:.4f}")
+    lines.append("pooled OOF: " + "  ".join(f"{k} {v:.4f}" for k, v in summary["pooled"].items()))
+    if not summary["complete"]:
+        lines.append("(some folds are not trained yet: oof.csv is partial)")
+    print("\n".join(lines))
