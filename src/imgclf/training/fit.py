@@ -81,7 +81,7 @@ def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fo
     if info.is_main:
         fold_dir.mkdir(parents=True, exist_ok=True)
     run = build_fold_run(cfg, paths, comp, folds, fold, fold_dir)
-    last, best = paths.last_ckpt(fold, experiment), paths.best_ckpt(fold, experiment)
+    last = paths.last_ckpt(fold, experiment)
     state = on_main(lambda: read_checkpoint(last, comp) if last.is_file() else None, info)
     if state is not None:
         run.restore(state)
@@ -90,26 +90,39 @@ def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fo
             write_history(run, paths.history_csv(fold, experiment))
     writer = open_tensorboard(paths.tensorboard_dir(fold, experiment)) if info.is_main else None
     try:
-        while run.epoch < cfg.train.epochs and not _early_stop(run):
-            row = train_epoch(run)
-            improved = run.tracker.update(row["score"], run.epoch)
-            run.epoch += 1
-            run.history.append(row)
-            run.schedule.after_epoch(run.epoch, row["score"])
-            if info.is_main:
-                if improved:
-                    save_checkpoint(_best_state(run), best)
-                save_checkpoint(run.state(), last)
-                write_history(run, paths.history_csv(fold, experiment))
-            log_epoch(run, row, improved, writer)
-            if report is not None:
-                report(run.epoch, row["score"])
-    finally:  # also when a pruner or Ctrl-C stops the fold: flush the event file
-        if writer is not None:
+        _train_epochs(run, paths, experiment, writer, report)
+    except KeyboardInterrupt:
+        # Ctrl-C and SIGTERM raise from a signal handler, so they can land inside the TensorBoard
+        # writer's queue and leave its thread deaf to close(): a hang of up to its 120 s flush
+        # interval, seen once in ~6 interrupted runs. The thread is a daemon: it ends with the process.
+        writer = None
+        raise
+    finally:
+        if writer is not None:  # also when a pruner stops the fold: flush the event file
             writer.close()
     if run.history and info.is_main:
         plot_curves(run, paths.learning_curves_png(fold, experiment))
     return float(run.tracker.best)
+
+
+def _train_epochs(run: FoldRun, paths: Paths, experiment: str | None, writer: object | None,
+                  report: EpochReport | None) -> None:
+    """The remaining epochs: after each, best.pt (when it improved), last.pt and history.csv on rank 0."""
+    cfg, fold, info = run.cfg, run.fold, run.dist
+    while run.epoch < cfg.train.epochs and not _early_stop(run):
+        row = train_epoch(run)
+        improved = run.tracker.update(row["score"], run.epoch)
+        run.epoch += 1
+        run.history.append(row)
+        run.schedule.after_epoch(run.epoch, row["score"])
+        if info.is_main:
+            if improved:
+                save_checkpoint(_best_state(run), paths.best_ckpt(fold, experiment))
+            save_checkpoint(run.state(), paths.last_ckpt(fold, experiment))
+            write_history(run, paths.history_csv(fold, experiment))
+        log_epoch(run, row, improved, writer)
+        if report is not None:
+            report(run.epoch, row["score"])
 
 
 def _early_stop(run: FoldRun) -> bool:
