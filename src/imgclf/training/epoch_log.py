@@ -23,7 +23,8 @@ def plot_curves(run: FoldRun, target: Path) -> None:
     plot_learning_curves(pd.DataFrame(run.history), run.cfg.metric, target)
 
 
-def open_tensorboard(log_dir: Path):  # noqa: ANN201 - a SummaryWriter, or None without tensorboard
+def open_tensorboard(log_dir: Path) -> object | None:
+    """A SummaryWriter for the fold, or None when tensorboard is not installed."""
     try:
         # an optional package: a trimmed install (requirements.txt has it) still trains
         from torch.utils.tensorboard import SummaryWriter
