@@ -22,6 +22,8 @@ from imgclf.paths import Paths
 if TYPE_CHECKING:
     from imgclf.training.distributed import DistInfo
 
+# What every stage script runs: its parsed options, the validated config and its paths.
+Stage = Callable[[argparse.Namespace, Config, Paths], None]
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 log = logging.getLogger("imgclf")
 
@@ -74,7 +76,7 @@ def setup_logging(debug: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def run_stage(parser: argparse.ArgumentParser, stage: Callable[[argparse.Namespace, Config, Paths], object],
+def run_stage(parser: argparse.ArgumentParser, stage: Stage,
               argv: Sequence[str] | None = None, lock: bool = False, distributed: bool = False) -> int:
     """Parse, build the config and paths, run ``stage``; user errors become one ``error:`` line.
 
@@ -148,7 +150,7 @@ def _fail(line: str, code: int, first_on_node: bool, torchrun: bool) -> int:
 
 
 def main_for(parser_factory: Callable[[], argparse.ArgumentParser],
-             stage: Callable[[argparse.Namespace, Config, Paths], object], lock: bool = False,
+             stage: Stage, lock: bool = False,
              distributed: bool = False) -> None:
     # SIGINT too: a stage started in the background by a script (run_all.sh) inherits it ignored
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -125,5 +125,3 @@ def test_rank_average_keeps_the_mean_rank_order():
     assert (np.diff(by_rank) >= 0).all()  # a higher mean rank never gets a lower positive probability
     assert len(np.unique(mean_rank)) < len(mean_rank)  # the fixture has tied mean ranks
     np.testing.assert_allclose(np.sort(ranked[:, 1]), np.sort(pos.mean(axis=0)))  # soft vote's scale
-
-

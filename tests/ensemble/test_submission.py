@@ -114,5 +114,3 @@ def test_versions_are_kept_and_not_duplicated(tmp_path):
     assert paths.submission_csv.read_text() == paths.submission_version_csv(2).read_text()
     assert (paths.alternatives_dir / "ensemble_soft.csv").is_file()
     assert not list(paths.submissions_dir.glob(".tmp-*"))
-
-

@@ -285,5 +285,3 @@ def validate_config(raw: dict[str, Any]) -> Config:
         value = err.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         raise ConfigError(f"config key '{key}': {err['msg']}{shown}") from None
-
-

@@ -51,5 +51,3 @@ class Competition:
     @property
     def has_groups(self) -> bool:
         return "group" in self.train.columns
-
-

@@ -229,5 +229,3 @@ def analyse(cfg: Config, comp: Competition, files: pd.DataFrame) -> tuple[dict, 
     }
     summary["flags"] = findings(summary, files, dups)
     return summary, dups
-
-

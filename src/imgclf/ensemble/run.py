@@ -90,5 +90,3 @@ def _print_table(table: pd.DataFrame, metric: str, method: str, requested: str, 
     print(shown.to_string(float_format=lambda v: f"{v:.4f}"))
     how = "config ensemble.method" if requested != "auto" else "auto: best honest OOF score"
     print(f"final method: {method} ({how}; OOF {metric} {honest:.4f})")
-
-

@@ -104,5 +104,3 @@ def score_submission(submission: Path, solution: Path, metric_name: str) -> floa
     if metric.needs_proba and sub.shape[1] == 1 and probs.max(axis=1).min() == 1.0 and probs.shape[1] > 2:
         log.warning("%s holds labels: %s is computed on one-hot probabilities", submission, metric_name)
     return metric(labels, probs)
-
-

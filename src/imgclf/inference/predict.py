@@ -103,5 +103,3 @@ def run_inference(cfg: Config, paths: Paths) -> dict[str, dict]:
     folds = read_folds(paths, comp)
     check_inference_inputs(comp)
     return {e: infer_experiment(cfg, paths, comp, folds, e) for e in selected_experiments(cfg, paths)}
-
-

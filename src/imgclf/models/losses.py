@@ -68,5 +68,3 @@ def named_loss(name: str, tc: TrainConfig, class_counts: np.ndarray, smoothing: 
         return SoftF1Loss()
     weight = class_weights(class_counts) if name == "weighted_ce" else None
     return nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
-
-

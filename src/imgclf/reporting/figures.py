@@ -72,5 +72,3 @@ def plot_method_scores(table: pd.DataFrame, metric: str, target: Path) -> None:
         ax.set_xlim(finite.min() - span, finite.max() + 0.5 * span)
     ax.invert_yaxis()
     save_figure(fig, target)
-
-

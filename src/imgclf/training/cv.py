@@ -125,5 +125,3 @@ def tuned_config(cfg: Config, paths: Paths, overrides: list[str]) -> Config | No
     overrides = [o for o in overrides if not o.strip().startswith("experiment=")]
     tuned = load_config(paths.best_config_yaml, [f"data.dir={paths.data_dir}", *overrides])
     return tuned.updated({"experiment": f"{cfg.experiment}_tuned"})
-
-

@@ -200,5 +200,3 @@ def tune(cfg: Config, paths: Paths) -> optuna.Study:
         raise UserError(f"{MAX_FAILURES_IN_A_ROW} trials in a row failed, the last with: "
                         f"{tuner.last_failure}; check tune.space and the trials' logs")
     return study
-
-
