@@ -8,11 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from imgclf.config.schema import Config
+from imgclf.config.schema import RESERVED_DIRS, Config
 
 DEMO_NAME = "digits"
-# Folders under models/<comp>/ that are stage outputs, never experiments (eda/ saves its config too).
-RESERVED_DIRS = frozenset({"tune", "eda", "ensemble", "cache"})
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ from imgclf.metrics import METRICS
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
+# Folders under models/<comp>/ that are stage outputs, never experiments (eda/ saves its config too).
+RESERVED_DIRS = frozenset({"tune", "eda", "ensemble", "cache"})
+
 LossName = Literal["ce", "focal", "f1", "weighted_ce"]
 
 
@@ -211,7 +214,7 @@ class Config(Section):
     @field_validator("experiment")
     @classmethod
     def _safe_name(cls, name: str) -> str:
-        if not name or "/" in name or name.startswith(".") or name in {"tune", "eda", "ensemble", "cache"}:
+        if not name or "/" in name or name.startswith(".") or name in RESERVED_DIRS:
             raise ValueError(f"{name!r} cannot name an experiment folder")
         return name
 
