@@ -1,0 +1,181 @@
+"""The sections of the config (``data``, ``model``, ``train``, ...), one pydantic model each.
+
+``schema.Config`` assembles them; every section forbids unknown keys and is frozen, so a typo
+fails at load time and no stage can change the config another stage sees.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+LossName = Literal["ce", "focal", "f1", "weighted_ce"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsConfig(Section):
+    root: Path = PROJECT_ROOT  # input/, models/ and submissions/ live under it
+
+
+class DataConfig(Section):
+    dir: Path | None = None  # the competition folder; None: the embedded demo under input/digits
+    layout: Literal["auto", "csv", "imagefolder", "mask"] = "auto"
+    image_size: int | None = Field(None, ge=8, le=2048)  # None: chosen from the data
+    max_auto_image_size: int = Field(224, ge=8)
+    id_column: str | None = None
+    target_column: str | None = None
+    train_dir: str | None = None
+    test_dir: str | None = None
+    cache: Literal["auto", "ram", "none"] = "auto"
+    cache_max_gb: float = Field(4.0, ge=0)
+    # Mask layout: ages >= old_age_threshold are the oldest class (the competition uses 60).
+    mask_young_age_threshold: int = 30
+    mask_old_age_threshold: int = 60
+    # Training targets only (e.g. 58 to fight the thin >=60 class); validation scores, OOF and folds
+    # keep mask_old_age_threshold, so CV stays comparable with the leaderboard. None: the same.
+    mask_train_old_age_threshold: int | None = None
+
+
+class FoldsConfig(Section):
+    n_splits: int = Field(5, ge=2)
+    seed: int = 42
+
+
+class ModelConfig(Section):
+    name: str = "resnet10t"
+    pretrained: bool = False
+    pretrained_path: Path | None = None
+    drop_rate: float = Field(0.0, ge=0, lt=1)
+    drop_path_rate: float = Field(0.0, ge=0, lt=1)
+    heads: Literal["single", "mask"] = "single"  # mask: three heads (mask, gender, age) -> 18 classes
+    head_loss_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # Per head (mask, gender, age): None uses train.loss / train.label_smoothing for all three.
+    head_losses: tuple[LossName, LossName, LossName] | None = None
+    head_label_smoothing: tuple[float, float, float] | None = None
+
+    @field_validator("head_label_smoothing")
+    @classmethod
+    def _smoothing_range(cls, values: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
+        if values is not None and not all(0 <= v < 1 for v in values):
+            raise ValueError(f"each smoothing must be in [0, 1), got {list(values)}")
+        return values
+
+
+class AugmentConfig(Section):
+    hflip: float = Field(0.0, ge=0, le=1)  # off by default: flips are not label-preserving everywhere
+    vflip: float = Field(0.0, ge=0, le=1)
+    rotate_limit: float = Field(10.0, ge=0, le=180)
+    shift_limit: float = Field(0.08, ge=0, le=0.5)
+    scale_limit: float = Field(0.1, ge=0, le=0.5)
+    affine_p: float = Field(0.5, ge=0, le=1)
+    color_jitter: float = Field(0.0, ge=0, le=1)  # brightness/contrast/saturation strength
+    coarse_dropout: float = Field(0.0, ge=0, le=1)  # probability of cutting holes
+
+
+class TrainConfig(Section):
+    epochs: int = Field(10, ge=1)
+    # per process: under torchrun the global batch is batch_size x processes
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.02, ge=0)
+    optimizer: Literal["adamw", "adam", "sgd", "nesterov"] = "adamw"
+    momentum: float = Field(0.9, ge=0, lt=1)
+    scheduler: Literal["cosine", "step", "plateau", "onecycle", "none"] = "cosine"
+    warmup_epochs: float = Field(1.0, ge=0)
+    step_size: int = Field(3, ge=1)  # StepLR period (epochs)
+    step_gamma: float = Field(0.1, gt=0, le=1)
+    loss: LossName = "ce"
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    focal_gamma: float = Field(2.0, ge=0)
+    sampler: Literal["none", "weighted"] = "none"
+    accum_steps: int = Field(1, ge=1)
+    clip_grad: float | None = Field(None, gt=0)
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
+    channels_last: bool | None = None  # None: on for CUDA
+    compile: bool = False
+    sync_bn: bool = False  # torchrun on CUDA: BatchNorm statistics over all GPUs' batches (SyncBatchNorm)
+    ema: bool = False
+    ema_decay: float = Field(0.998, gt=0, lt=1)
+    mixup_alpha: float = Field(0.0, ge=0)
+    cutmix_alpha: float = Field(0.0, ge=0)
+    mix_prob: float = Field(1.0, ge=0, le=1)
+    early_stopping_patience: int | None = Field(None, ge=1)
+    freeze_backbone_epochs: int = Field(0, ge=0)
+    num_workers: int | None = Field(None, ge=0)  # None: chosen from the CPU count
+    deterministic: bool = True
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
+
+
+class InferConfig(Section):
+    tta: list[str] | Literal["auto"] = "auto"  # auto: identity + the flips trained with
+    tta_merge: Literal["prob", "logit"] = "prob"
+    batch_size: int = Field(256, ge=1)
+
+    @field_validator("tta")
+    @classmethod
+    def _known_views(cls, views: list[str] | str) -> list[str] | str:
+        if isinstance(views, list):
+            known = {"identity", "hflip", "vflip", "rot90", "rot270", "transpose", "scale_up", "scale_down"}
+            bad = [v for v in views if v not in known]
+            if bad:
+                raise ValueError(f"unknown TTA view {bad[0]!r}; known: {sorted(known)}")
+            if not views:
+                raise ValueError("needs at least one view")
+        return views
+
+
+class EnsembleConfig(Section):
+    experiments: list[str] | None = None  # None: every trained experiment
+    method: Literal["auto", "hard", "soft", "weighted", "rank", "geometric", "stacking"] = "auto"
+
+
+class SearchParam(Section):
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> SearchParam:
+        if self.type == "categorical" and not self.choices:
+            raise ValueError("a categorical parameter needs 'choices'")
+        if self.type != "categorical" and (self.low is None or self.high is None):
+            raise ValueError(f"a {self.type} parameter needs 'low' and 'high'")
+        return self
+
+
+def _default_space() -> dict[str, SearchParam]:
+    return {
+        "train.lr": SearchParam(type="float", low=3e-4, high=1e-2, log=True),
+        "train.weight_decay": SearchParam(type="float", low=1e-4, high=1e-1, log=True),
+        "train.label_smoothing": SearchParam(type="float", low=0.0, high=0.2),
+        "augment.affine_p": SearchParam(type="float", low=0.0, high=0.9),
+    }
+
+
+class TuneConfig(Section):
+    trials: int = Field(6, ge=1)
+    timeout: float | None = Field(None, gt=0)
+    folds: list[int] = [0]
+    epochs: int | None = Field(2, ge=1)  # None: train.epochs
+    sampler_seed: int = 42
+    n_startup_trials: int = Field(5, ge=0)
+    pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
+    study: str | None = None  # None: "<comp>-<experiment>"
+    storage: str | None = None  # None: a JournalFileBackend file under models/<comp>/tune/
+    space: dict[str, SearchParam] = Field(default_factory=_default_space)
+    train_best: bool = True  # run_all trains the best config as experiment "<experiment>_tuned"
