@@ -1,4 +1,10 @@
-"""Competition metrics from scikit-learn; the one place that knows each metric's direction."""
+"""Competition metrics from scikit-learn; the one place that knows each metric's direction.
+
+Single-label metrics take class indices [n] and class probabilities [n, C]; multi-label ones take a
+0/1 label matrix [n, L] and per-label probabilities [n, L]. A multi-label metric scored on labels
+(``thresholded``) binarises at 0.5, so a 0/1 prediction matrix (thresholds already applied) passes
+through unchanged.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ class Metric:
     fn: Callable[[np.ndarray, np.ndarray], float]  # (labels, probabilities) -> score
     greater_is_better: bool = True
     needs_proba: bool = False
+    thresholded: bool = False  # multi-label: scores 0/1 predictions (thresholds fitted on OOF help)
 
     def __call__(self, labels: np.ndarray, probs: np.ndarray) -> float:
         return float(self.fn(np.asarray(labels), np.asarray(probs)))
@@ -77,9 +84,67 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
 REPORTED = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "roc_auc", "log_loss", "top3_accuracy")
 
 
-def get_metric(name: str) -> Metric:
-    return METRICS[name]
 
 
-def score_all(labels: np.ndarray, probs: np.ndarray, names: tuple[str, ...] = REPORTED) -> dict[str, float]:
-    return {name: METRICS[name](labels, probs) for name in names}
+def _binary(p: np.ndarray) -> np.ndarray:
+    return (np.asarray(p) >= 0.5).astype(int)
+
+
+def _label_metric(fn: Callable, **kw) -> Callable[[np.ndarray, np.ndarray], float]:
+    return lambda y, p: fn(np.asarray(y).astype(int), _binary(p), zero_division=0, **kw)
+
+
+def _per_label(fn: Callable) -> Callable[[np.ndarray, np.ndarray], float]:
+    """Mean of ``fn`` over the labels with both outcomes present (a fold may lack a rare label)."""
+    def score(y: np.ndarray, p: np.ndarray) -> float:
+        y = np.asarray(y).astype(int)
+        values = [fn(y[:, k], p[:, k]) for k in range(y.shape[1]) if 0 < y[:, k].sum() < len(y)]
+        return float(np.mean(values)) if values else float("nan")
+    return score
+
+
+def _bce(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean column-wise binary log-loss."""
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-15, 1 - 1e-15)
+    return float(np.mean([skm.log_loss(y[:, k], q[:, k], labels=[0, 1]) for k in range(y.shape[1])]))
+
+
+MULTILABEL_METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("f1_samples", _label_metric(skm.f1_score, average="samples"), thresholded=True),
+    Metric("f2_samples", _label_metric(skm.fbeta_score, beta=2, average="samples"), thresholded=True),
+    Metric("f1_macro", _label_metric(skm.f1_score, average="macro"), thresholded=True),
+    Metric("f1_micro", _label_metric(skm.f1_score, average="micro"), thresholded=True),
+    # exact-match (subset) accuracy: what the default metric means for a multi-label competition
+    Metric("accuracy", lambda y, p: skm.accuracy_score(np.asarray(y).astype(int), _binary(p)),
+           thresholded=True),
+    Metric("roc_auc", _per_label(skm.roc_auc_score), needs_proba=True),
+    Metric("average_precision", _per_label(skm.average_precision_score), needs_proba=True),
+    Metric("log_loss", _bce, greater_is_better=False, needs_proba=True),
+]}
+
+REPORTED_MULTILABEL = ("f1_samples", "f2_samples", "f1_macro", "f1_micro", "roc_auc", "average_precision",
+                       "log_loss")
+ALL_METRIC_NAMES = frozenset(METRICS) | frozenset(MULTILABEL_METRICS)
+
+
+def greater_is_better(name: str) -> bool:
+    """The direction of a metric name, whatever the task (a name shared by both tasks agrees)."""
+    return (METRICS.get(name) or MULTILABEL_METRICS[name]).greater_is_better
+
+
+def metrics_for(task: str) -> dict[str, Metric]:
+    return MULTILABEL_METRICS if task == "multi_label" else METRICS
+
+
+def get_metric(name: str, task: str = "single_label") -> Metric:
+    return metrics_for(task)[name]
+
+
+def reported(task: str = "single_label") -> tuple[str, ...]:
+    return REPORTED_MULTILABEL if task == "multi_label" else REPORTED
+
+
+def score_all(labels: np.ndarray, probs: np.ndarray, names: tuple[str, ...] | None = None,
+              task: str = "single_label") -> dict[str, float]:
+    table = metrics_for(task)
+    return {name: table[name](labels, probs) for name in (names or reported(task))}

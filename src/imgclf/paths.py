@@ -210,6 +210,11 @@ class Paths:
     def ensemble_json(self) -> Path:
         return self.ensemble_dir / "ensemble.json"
 
+    @property
+    def ensemble_labels_csv(self) -> Path:
+        """Multi-label: per-label support, OOF AUC, fitted threshold and F1 of the final method."""
+        return self.ensemble_dir / "labels.csv"
+
     def experiments(self) -> list[str]:
         """Experiments with a saved config, in name order."""
         if not self.comp_dir.is_dir():

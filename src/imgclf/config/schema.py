@@ -28,7 +28,7 @@ from imgclf.config.sections import (
     TuneConfig,
 )
 from imgclf.errors import ConfigError
-from imgclf.metrics import METRICS
+from imgclf.metrics import ALL_METRIC_NAMES
 
 # Re-exported: stages import the sections from here, beside the Config that holds them.
 __all__ = [
@@ -44,6 +44,8 @@ RESERVED_DIRS = frozenset({"tune", "eda", "ensemble", "cache"})
 class Config(Section):
     experiment: str = "baseline"
     metric: str = "accuracy"
+    # auto: decided from the data (data.task.resolve_task); ordinal and regression are not supported yet
+    task: Literal["auto", "single_label", "multi_label", "ordinal", "regression"] = "auto"
     seed: int = 42
     device: Literal["auto", "cpu", "cuda"] = "auto"
     paths: PathsConfig = PathsConfig()
@@ -59,8 +61,8 @@ class Config(Section):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, name: str) -> str:
-        if name not in METRICS:
-            raise ValueError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS))}")
+        if name not in ALL_METRIC_NAMES:
+            raise ValueError(f"unknown metric {name!r}; known: {', '.join(sorted(ALL_METRIC_NAMES))}")
         return name
 
     @field_validator("experiment")

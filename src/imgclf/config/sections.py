@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-LossName = Literal["ce", "focal", "f1", "weighted_ce"]
+# Multi-label: ce and bce are binary cross-entropy per label, focal is focal-BCE, asl the asymmetric loss.
+LossName = Literal["ce", "focal", "f1", "weighted_ce", "bce", "asl"]
 
 
 class Section(BaseModel):
@@ -32,6 +33,8 @@ class DataConfig(Section):
     max_auto_image_size: int = Field(224, ge=8)
     id_column: str | None = None
     target_column: str | None = None
+    # a train.csv column whose values never span folds (None: a column named 'group', if present)
+    group_column: str | None = None
     train_dir: str | None = None
     test_dir: str | None = None
     cache: Literal["auto", "ram", "none"] = "auto"
@@ -95,6 +98,12 @@ class TrainConfig(Section):
     loss: LossName = "ce"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     focal_gamma: float = Field(2.0, ge=0)
+    # Multi-label only: asymmetric loss (Ridnik et al.) focusing and clipping of easy negatives.
+    asl_gamma_neg: float = Field(4.0, ge=0)
+    asl_gamma_pos: float = Field(0.0, ge=0)
+    asl_clip: float = Field(0.05, ge=0, lt=1)
+    # Multi-label only: per-label weight of the positive term; auto = negatives/positives, capped at 10.
+    pos_weight: Literal["none", "auto"] | float = "none"
     sampler: Literal["none", "weighted"] = "none"
     accum_steps: int = Field(1, ge=1)
     clip_grad: float | None = Field(None, gt=0)
@@ -139,6 +148,11 @@ class InferConfig(Section):
 class EnsembleConfig(Section):
     experiments: list[str] | None = None  # None: every trained experiment
     method: Literal["auto", "hard", "soft", "weighted", "rank", "geometric", "stacking"] = "auto"
+    # Multi-label label metrics: thresholds fitted on OOF. auto: global or per_label, whichever scores
+    # better out of fold; fixed: threshold_fixed for every label.
+    thresholds: Literal["auto", "global", "per_label", "fixed"] = "auto"
+    threshold_fixed: float = Field(0.5, gt=0, lt=1)
+    at_least_one: Literal["auto", "on", "off"] = "auto"  # on: an image with no label gets its likeliest one
 
 
 class SearchParam(Section):

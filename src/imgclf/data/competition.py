@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 log = logging.getLogger(__name__)
 
-SubmissionKind = Literal["label", "proba", "binary_proba", "mask"]
+# Multi-label: "tags" = space-separated labels in one column, "multi_proba" = a probability per label column.
+SubmissionKind = Literal["label", "proba", "binary_proba", "mask", "tags", "multi_proba"]
+Task = Literal["single_label", "multi_label"]
 
 
 @dataclass
@@ -38,6 +41,27 @@ class Competition:
     group_column: str | None = None
     # Extra categorical columns of ``train`` worth profiling in the EDA (the mask layout's attributes).
     attributes: list[str] = field(default_factory=list)
+    task: Task = "single_label"
+    # Multi-label: the 0/1 matrix [n_train, n_labels] in ``train`` row order and ``classes`` column
+    # order (``train["label"]`` then holds each row's first label, for the views that want one).
+    targets: np.ndarray | None = None
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task == "multi_label"
+
+    @property
+    def labels(self) -> np.ndarray:
+        """What the metrics score: class indices [n], or the 0/1 label matrix [n, L] when multi-label."""
+        if self.multi_label:
+            assert self.targets is not None
+            return self.targets
+        return self.train["label"].to_numpy()
+
+    def labels_of(self, ids: pd.Series) -> np.ndarray:
+        """``labels`` of the given train ids, in their order."""
+        row = {i: n for n, i in enumerate(self.train["id"].astype(str))}
+        return self.labels[np.array([row[i] for i in ids.astype(str)], dtype=int)]
 
     @property
     def classes(self) -> list[str]:

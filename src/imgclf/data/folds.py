@@ -9,6 +9,7 @@ import logging
 import numpy as np
 import pandas as pd
 import yaml
+from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from imgclf.atomic import write_csv, write_text
@@ -22,7 +23,10 @@ log = logging.getLogger(__name__)
 
 
 def assign_folds(comp: Competition, n_splits: int, seed: int) -> np.ndarray:
-    """Fold index per train row: StratifiedGroupKFold when the data has groups."""
+    """Fold index per train row: StratifiedGroupKFold when the data has groups; multi-label data is
+    stratified per label (iterative stratification)."""
+    if comp.multi_label:
+        return multilabel_folds(comp, n_splits, seed)
     labels = comp.train["label"].to_numpy()
     counts = np.bincount(labels)
     smallest = counts[counts > 0].min()  # a class absent from train is warned about at ingest
@@ -49,6 +53,32 @@ def assign_folds(comp: Competition, n_splits: int, seed: int) -> np.ndarray:
     fold = np.full(len(labels), -1, dtype=int)
     for k, (_, valid) in enumerate(splits):
         fold[valid] = k
+    return fold
+
+
+def multilabel_folds(comp: Competition, n_splits: int, seed: int) -> np.ndarray:
+    """MultilabelStratifiedKFold (Sechidis et al.'s iterative stratification) over the images, or,
+    with groups, over the groups: each group becomes one row whose label counts are its images'
+    summed, so a group never spans folds and the label balance is as close as the groups allow."""
+    matrix = comp.labels
+    fold = np.full(len(matrix), -1, dtype=int)
+    if comp.has_groups:
+        codes = pd.factorize(comp.train["group"].astype(str))[0]
+        n_units = codes.max() + 1
+        if n_units < n_splits:
+            raise DataError(f"folds.n_splits={n_splits} but the data has only {n_units} groups")
+        # presence per group (not counts): the splitter balances how many groups carry each label
+        units = np.zeros((n_units, matrix.shape[1]), dtype=int)
+        np.maximum.at(units, codes, matrix)
+    else:
+        if len(matrix) < n_splits:
+            raise DataError(f"folds.n_splits={n_splits} but train has only {len(matrix)} images")
+        codes, units = np.arange(len(matrix)), matrix
+    splitter = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    unit_fold = np.full(len(units), -1, dtype=int)
+    for k, (_, valid) in enumerate(splitter.split(np.zeros(len(units)), units)):
+        unit_fold[valid] = k
+    fold[:] = unit_fold[codes]
     return fold
 
 

@@ -16,6 +16,15 @@ import pandas as pd
 
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition, SubmissionKind
+from imgclf.data.multilabel import (
+    MultiLabelTargets,
+    column_targets,
+    decide_task,
+    multi_rows_of_columns,
+    multi_rows_of_tags,
+    read_group_column,
+    tags_targets,
+)
 from imgclf.data.tables import (
     check_labels,
     check_unique_ids,
@@ -52,13 +61,17 @@ def load_kaggle_csv(data_dir: Path, cfg: Config) -> Competition:
         raise DataError(f"{sample_csv}: no target column besides the id column '{id_column}'")
     train_dir = _find_dir(data_dir, cfg.data.train_dir, TRAIN_DIRS, "train")
     test_dir = _find_dir(data_dir, cfg.data.test_dir, TEST_DIRS, "test")
-    targets = _read_targets(cfg, train_df, train_id, sample_targets, train_csv, sample_csv)
+    group_column = read_group_column(cfg, train_df, train_csv)
+    multi = _multilabel_targets(cfg, train_df, train_id, sample_targets, train_csv, sample_csv, group_column)
+    if multi is None:
+        targets = _read_targets(cfg, train_df, train_id, sample_targets, train_csv, sample_csv)
+    else:  # each row's first label stands in where a view wants one label (EDA sample grid, duplicates)
+        targets = _Targets(multi.labels, multi.matrix.argmax(axis=1), multi.columns, multi.kind)
     train = pd.DataFrame({
         "id": train_df[train_id].to_numpy(),
         "path": resolve_image_paths(train_df[train_id], train_dir, train_csv.name),
         "label": targets.label_index.astype(int),
     })
-    group_column = "group" if "group" in train_df.columns else None
     if group_column:
         train["group"] = train_df[group_column].to_numpy()
     test = pd.DataFrame({"id": sample[id_column].to_numpy(),
@@ -68,7 +81,35 @@ def load_kaggle_csv(data_dir: Path, cfg: Config) -> Competition:
         name=data_dir.name, data_dir=data_dir, layout="csv", train=train, test=test,
         class_values=list(targets.class_values), id_column=id_column, target_columns=targets.columns,
         submission_kind=targets.kind, train_targets=train_targets, sample_submission=sample,
-        group_column=group_column)
+        group_column=group_column, task="single_label" if multi is None else "multi_label",
+        targets=None if multi is None else multi.matrix)
+
+
+def _multilabel_targets(cfg: Config, train_df: pd.DataFrame, train_id: str, sample_targets: list[str],
+                        train_csv: Path, sample_csv: Path,
+                        group_column: str | None) -> MultiLabelTargets | None:
+    """The multi-label targets when the task is (or, auto, looks) multi-label; None for single-label."""
+    if cfg.task == "single_label":
+        return None
+    if len(sample_targets) > 1 and not cfg.data.target_column and all(c in train_df for c in sample_targets):
+        rows = multi_rows_of_columns(train_df, sample_targets)
+        if decide_task(cfg, rows, len(train_df), train_csv.name) == "single_label":
+            return None
+        return column_targets(train_df, sample_targets, train_id, train_csv)
+    target = cfg.data.target_column or (sample_targets[0] if len(sample_targets) == 1 else None)
+    if target is None:  # tags in train.csv, one probability column per label in the submission
+        candidates = [c for c in train_df.columns if c not in (train_id, group_column)]
+        target = candidates[0] if len(candidates) == 1 else None
+    if target is None or target not in train_df.columns:
+        if cfg.task == "multi_label":
+            raise DataError(f"{train_csv}: task is multi_label but no target column of tags or 0/1 label "
+                            f"columns was found (columns: {list(train_df.columns)}); set data.target_column")
+        return None  # the single-label reader says what is missing
+    multi_rows = multi_rows_of_tags(train_df[target])
+    if decide_task(cfg, multi_rows, len(train_df), train_csv.name) == "single_label":
+        return None
+    vocabulary = sample_targets if len(sample_targets) > 1 else None
+    return tags_targets(train_df, target, train_id, train_csv, sample_csv, vocabulary)
 
 
 def _id_columns(cfg: Config, train_df: pd.DataFrame, sample: pd.DataFrame, train_csv: Path,

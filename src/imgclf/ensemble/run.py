@@ -53,6 +53,10 @@ def run_ensemble(cfg: Config, paths: Paths) -> dict:
     folds = read_folds(paths, comp)
     experiments = selected_experiments(cfg, paths)
     models = [load_model_predictions(paths, comp, folds, e) for e in experiments]
+    if comp.multi_label:
+        from imgclf.ensemble.multilabel_run import run_multilabel_ensemble  # its own method set
+
+        return run_multilabel_ensemble(cfg, paths, comp, folds, models)
     labels = comp.train["label"].to_numpy()
     metric = get_metric(cfg.metric)
     oofs, tests = np.stack([m.oof for m in models]), np.stack([m.test for m in models])

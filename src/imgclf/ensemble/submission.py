@@ -3,6 +3,8 @@
 Kinds (``Competition.submission_kind``): ``label`` (and ``mask``) -> the class value, in train.csv's
 vocabulary and dtype, in the single target column; ``binary_proba`` -> the positive (second) class's
 probability; ``proba`` -> one probability column per class in sample_submission's column order.
+Multi-label: ``tags`` -> the labels at or above their thresholds, space-separated, in vocabulary
+order; ``multi_proba`` -> one probability column per label.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from imgclf.atomic import write_text
 from imgclf.data.competition import Competition
 from imgclf.errors import DataError
 from imgclf.paths import Paths
+from imgclf.thresholds import binarise
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +34,12 @@ def submission_template(comp: Competition) -> pd.DataFrame:
     return pd.DataFrame({"id": comp.test["id"].astype(str).to_numpy(), "label": ""})
 
 
-def build_submission(comp: Competition, probs: np.ndarray) -> pd.DataFrame:
-    """Fill the template from test probabilities whose rows follow ``comp.test``."""
+Decision = tuple[np.ndarray, bool]  # multi-label tags: per-label thresholds, at-least-one rule
+
+
+def build_submission(comp: Competition, probs: np.ndarray, decision: Decision | None = None) -> pd.DataFrame:
+    """Fill the template from test probabilities whose rows follow ``comp.test``; a ``tags``
+    submission needs the ``decision`` that turns probabilities into labels."""
     template = submission_template(comp)
     id_col, targets = template.columns[0], list(template.columns[1:])
     row_of = {i: n for n, i in enumerate(comp.test["id"].astype(str))}
@@ -51,7 +58,13 @@ def build_submission(comp: Competition, probs: np.ndarray) -> pd.DataFrame:
         if probs.shape[1] != 2:
             raise DataError(f"binary_proba submission needs 2 classes, the competition has {probs.shape[1]}")
         out[targets[0]] = probs[:, 1]
-    elif kind == "proba":
+    elif kind == "tags":
+        _single_target(targets, kind)
+        if decision is None:
+            raise DataError("a tags submission needs thresholds")
+        chosen = binarise(probs, *decision)
+        out[targets[0]] = [" ".join(comp.classes[k] for k in np.flatnonzero(row)) for row in chosen]
+    elif kind in ("proba", "multi_proba"):
         index = {c: k for k, c in enumerate(comp.classes)}
         unknown = [c for c in targets if c not in index]
         if unknown:
@@ -92,6 +105,9 @@ def validate_submission(frame: pd.DataFrame, comp: Competition, name: str = "sub
         row, col = np.argwhere(nan)[0]
         raise DataError(f"{name}: NaN in column '{got_cols[col]}' at id '{got_ids[row]}'")
     values = frame[want_cols[1:]]
+    if comp.submission_kind == "tags":
+        _check_tags(values.iloc[:, 0], comp, name, got_ids)
+        return
     if comp.submission_kind in LABEL_KINDS:
         labels = values.iloc[:, 0]
         if all(isinstance(v, int) for v in comp.class_values) and not pd.api.types.is_integer_dtype(labels):
@@ -115,6 +131,16 @@ def validate_submission(frame: pd.DataFrame, comp: Competition, name: str = "sub
         if off.any():
             row = int(np.argmax(off))
             raise DataError(f"{name}: probabilities of id '{got_ids[row]}' sum to {sums[row]:.4f}, not 1")
+
+
+def _check_tags(column: pd.Series, comp: Competition, name: str, ids: list[str]) -> None:
+    """Every tag of a tags submission is a label of the vocabulary."""
+    allowed = set(comp.classes)
+    for row, text in enumerate(column):
+        bad = [t for t in str(text).split() if t not in allowed]
+        if not isinstance(text, str) or bad:
+            raise DataError(f"{name}: label {bad[:1] or [text]} in column '{column.name}' at id "
+                            f"'{ids[row]}' is not in the label vocabulary {comp.classes[:10]}")
 
 
 def csv_text(frame: pd.DataFrame) -> str:

@@ -19,7 +19,7 @@ from imgclf.inference.tta import tta_gain
 from imgclf.paths import Paths
 from imgclf.training.checkpoint import load_model_for_inference
 from imgclf.training.dataset import ImageDataset, make_loader, table_images
-from imgclf.training.engine import make_runtime, pick_device, predict_logits, softmax
+from imgclf.training.engine import make_runtime, pick_device, predict_logits, probabilities
 from imgclf.training.preflight import check_inference_inputs
 from imgclf.training.transforms import tta_views
 
@@ -70,15 +70,18 @@ def infer_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
     for fold in range(n_folds):
         model, state = load_model_for_inference(paths.best_ckpt(fold, experiment), comp, device)
         rt = make_runtime(ecfg, device, tuple(state["mean"].tolist()), tuple(state["std"].tolist()))
+        multi = comp.multi_label
         logits, rows = predict_logits(model, make_loader(test_ds, ecfg, device, train=False), rt, views,
-                                      ecfg.infer.tta_merge, desc=f"{experiment} test fold {fold}")
-        test_sum[rows] += softmax(logits)
+                                      ecfg.infer.tta_merge, desc=f"{experiment} test fold {fold}",
+                                      multi_label=multi)
+        test_sum[rows] += probabilities(logits, multi)
         va = np.flatnonzero(folds == fold)
         valid_ds = ImageDataset(comp.train["path"].to_numpy()[va], None, size, None,
                                 None if train_images is None else train_images[va])
         logits, rows = predict_logits(model, make_loader(valid_ds, ecfg, device, train=False), rt, views,
-                                      ecfg.infer.tta_merge, desc=f"{experiment} oof fold {fold}")
-        part = pd.DataFrame(softmax(logits), columns=comp.classes)
+                                      ecfg.infer.tta_merge, desc=f"{experiment} oof fold {fold}",
+                                      multi_label=multi)
+        part = pd.DataFrame(probabilities(logits, multi), columns=comp.classes)
         part.insert(0, "fold", fold)
         part.insert(0, "id", comp.train["id"].to_numpy()[va][rows])
         oof_parts.append(part)

@@ -7,8 +7,9 @@ import numpy as np
 from torch import nn
 
 from imgclf.config.schema import Config
+from imgclf.errors import ConfigError
 from imgclf.models.backbone import create_timm_model
-from imgclf.models.losses import named_loss
+from imgclf.models.losses import multilabel_loss, named_loss
 from imgclf.models.multihead import MaskHeadLoss, MaskHeadModel
 
 
@@ -19,8 +20,14 @@ def build_model(cfg: Config, num_classes: int) -> nn.Module:
     return create_timm_model(cfg, num_classes)
 
 
-def build_loss(cfg: Config, class_counts: np.ndarray) -> nn.Module:
-    """``train.loss`` (with the class counts for weighted losses), or one loss per head for the mask model."""
+def build_loss(cfg: Config, class_counts: np.ndarray, n_rows: int | None = None) -> nn.Module:
+    """``train.loss`` (with the class counts for weighted losses), or one loss per head for the mask model.
+    ``n_rows`` given: a multi-label task, ``class_counts`` then being the positives per label."""
+    if n_rows is not None:
+        if cfg.model.heads == "mask":
+            raise ConfigError("model.heads: 'mask' is the mask competition's single-label model; "
+                              "a multi-label task takes model.heads=single")
+        return multilabel_loss(cfg.train, class_counts, n_rows)
     if cfg.model.heads == "mask":
         return MaskHeadLoss(cfg, class_counts)
     return named_loss(cfg.train.loss, cfg.train, class_counts)

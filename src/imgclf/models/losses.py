@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imgclf.config.schema import TrainConfig
+from imgclf.errors import ConfigError
 
 
 def soft_targets(target: torch.Tensor, num_classes: int, smoothing: float = 0.0) -> torch.Tensor:
@@ -62,9 +63,97 @@ def class_weights(class_counts: np.ndarray) -> torch.Tensor:
 def named_loss(name: str, tc: TrainConfig, class_counts: np.ndarray, smoothing: float | None = None) -> nn.Module:
     """One loss of ``train.loss``'s vocabulary (the multi-head loss builds one per head with it)."""
     smoothing = tc.label_smoothing if smoothing is None else smoothing
+    if name in ("bce", "asl"):
+        raise ConfigError(f"train.loss: '{name}' is multi-label only; a single-label task takes ce, focal, f1 "
+                          "or weighted_ce")
     if name == "focal":
         return FocalLoss(tc.focal_gamma, smoothing)
     if name == "f1":
         return SoftF1Loss()
     weight = class_weights(class_counts) if name == "weighted_ce" else None
     return nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
+
+
+# Multi-label: logits [B, L], targets 0/1 (or mixed, in [0, 1]) [B, L]; one sigmoid per label.
+
+def smooth_binary(target: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Label smoothing for independent binary labels: towards 0.5."""
+    target = target.float()
+    return target * (1 - smoothing) + 0.5 * smoothing if smoothing else target
+
+
+class BinaryFocalLoss(nn.Module):
+    """Focal-BCE: each label's BCE down-weighted by (1 - p_t)^gamma for easy examples."""
+
+    def __init__(self, gamma: float = 2.0, smoothing: float = 0.0, pos_weight: torch.Tensor | None = None):
+        super().__init__()
+        self.gamma, self.smoothing = gamma, smoothing
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        q = smooth_binary(target, self.smoothing)
+        logits = logits.float()
+        bce = F.binary_cross_entropy_with_logits(logits, q, pos_weight=self.pos_weight, reduction="none")
+        p = torch.sigmoid(logits)
+        p_t = p * q + (1 - p) * (1 - q)
+        return ((1 - p_t).pow(self.gamma) * bce).sum(dim=1).mean()
+
+
+class AsymmetricLoss(nn.Module):
+    """ASL (Ridnik et al., 2021): positives focused by gamma_pos, negatives by gamma_neg after shifting
+    their probability down by ``clip`` (easy negatives, the bulk of a multi-label batch, then count 0)."""
+
+    def __init__(self, gamma_neg: float = 4.0, gamma_pos: float = 0.0, clip: float = 0.05,
+                 smoothing: float = 0.0, pos_weight: torch.Tensor | None = None, eps: float = 1e-8):
+        super().__init__()
+        self.gamma_neg, self.gamma_pos, self.clip, self.smoothing, self.eps = gamma_neg, gamma_pos, clip, smoothing, eps
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        q = smooth_binary(target, self.smoothing)
+        p = torch.sigmoid(logits.float())
+        p_neg = (p - self.clip).clamp(min=0) if self.clip else p
+        loss_pos = q * torch.log(p.clamp(min=self.eps)) * (1 - p).pow(self.gamma_pos)
+        if self.pos_weight is not None:
+            loss_pos = loss_pos * self.pos_weight
+        loss_neg = (1 - q) * torch.log((1 - p_neg).clamp(min=self.eps)) * p_neg.pow(self.gamma_neg)
+        return -(loss_pos + loss_neg).sum(dim=1).mean()
+
+
+class SmoothedBCE(nn.Module):
+    """BCE with logits, label smoothing towards 0.5 and an optional per-label positive weight;
+    summed over labels (as the other multi-label losses), averaged over images."""
+
+    def __init__(self, smoothing: float = 0.0, pos_weight: torch.Tensor | None = None):
+        super().__init__()
+        self.smoothing = smoothing
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        q = smooth_binary(target, self.smoothing)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), q, pos_weight=self.pos_weight, reduction="none")
+        return loss.sum(dim=1).mean()
+
+
+def positive_weights(tc: TrainConfig, positives: np.ndarray, n_rows: int) -> torch.Tensor | None:
+    """``train.pos_weight``: None, one number for every label, or (auto) negatives/positives per label
+    capped at 10 (a label seen once would otherwise get a weight in the thousands)."""
+    if tc.pos_weight == "none":
+        return None
+    if tc.pos_weight == "auto":
+        pos = np.maximum(np.asarray(positives, dtype=float), 1.0)
+        return torch.tensor(np.clip((n_rows - pos) / pos, 1.0, 10.0), dtype=torch.float32)
+    return torch.full((len(positives),), float(tc.pos_weight))
+
+
+def multilabel_loss(tc: TrainConfig, positives: np.ndarray, n_rows: int) -> nn.Module:
+    """``train.loss`` for a multi-label task: ce/bce -> BCE, focal -> focal-BCE, asl -> ASL."""
+    weight = positive_weights(tc, positives, n_rows)
+    if tc.loss in ("ce", "bce"):
+        return SmoothedBCE(tc.label_smoothing, weight)
+    if tc.loss == "focal":
+        return BinaryFocalLoss(tc.focal_gamma, tc.label_smoothing, weight)
+    if tc.loss == "asl":
+        return AsymmetricLoss(tc.asl_gamma_neg, tc.asl_gamma_pos, tc.asl_clip, tc.label_smoothing, weight)
+    raise ConfigError(f"train.loss: '{tc.loss}' is single-label only; a multi-label task takes bce, focal or asl "
+                      "(train.pos_weight for rare labels)")

@@ -33,6 +33,7 @@ def write_run_report(paths: Paths, experiments: list[str], metric: str) -> Path:
     out += ["## TTA (measured on OOF)", ""] + markdown_table(["experiment", "views", "plain", "with TTA",
                                                               "gain"], tta_rows)
     out += _ensemble_section(paths, metric, pictures)
+    out += _labels_section(paths)
     out += ["## Plots", ""] + [p + "\n" for p in pictures]
     write_text(paths.report_md, "\n".join(out))
     return paths.report_md
@@ -46,6 +47,23 @@ def _experiment_pictures(paths: Paths, experiment: str, folds: list[int]) -> lis
     files = [paths.confusion_matrix_png(experiment), paths.per_class_f1_png(experiment), *curves]
     return [f"![{experiment} {p.relative_to(home).as_posix()}]({p.relative_to(paths.comp_dir).as_posix()})"
             for p in files if p.is_file()]
+
+
+def _labels_section(paths: Paths) -> list[str]:
+    """Multi-label only: per-label support, OOF AUC, threshold and F1, and how the thresholds were fitted."""
+    if not paths.ensemble_labels_csv.is_file():
+        return []
+    table = pd.read_csv(paths.ensemble_labels_csv)
+    out = ["## Labels (OOF of the final method)", ""]
+    out += markdown_table(list(table.columns), table.values.tolist())
+    saved = json.loads(paths.ensemble_json.read_text()) if paths.ensemble_json.is_file() else {}
+    fit = saved.get("thresholds")
+    if fit:
+        rule = " + at least one label" if fit["at_least_one"] else ""
+        out += [f"Thresholds: {fit['mode']}{rule}; OOF score cross-fitted {fit['honest_oof_score']:.4f} "
+                f"(reported), in-sample {fit['in_sample_oof_score']:.4f}, fixed threshold "
+                f"{fit['fixed_threshold_oof_score']:.4f}; candidates {fit['candidates']}", ""]
+    return out
 
 
 def _ensemble_section(paths: Paths, metric: str, pictures: list[str]) -> list[str]:

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class ImageDataset(Dataset):
-    """Row ``i`` -> (HxWx3 uint8 tensor, label or -1, i)."""
+    """Row ``i`` -> (HxWx3 uint8 tensor, label or -1, i); a multi-label dataset's ``labels`` are a
+    0/1 matrix [n, L] and its targets float vectors."""
 
     def __init__(self, paths: list[Path] | np.ndarray, labels: np.ndarray | None, size: int,
                  transform: A.Compose | None = None, images: np.ndarray | None = None):
@@ -40,12 +41,14 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int | torch.Tensor, int]:
         image = (np.array(self.images[i]) if self.images is not None
                  else read_resized(self.paths[i], self.size))
         if self.transform is not None and self.transform.transforms:
             image = self.transform(image=np.ascontiguousarray(image))["image"]
-        return torch.from_numpy(np.ascontiguousarray(image)), int(self.labels[i]), i
+        label = self.labels[i]
+        target = torch.from_numpy(label.astype(np.float32)) if np.ndim(label) else int(label)
+        return torch.from_numpy(np.ascontiguousarray(image)), target, i
 
     def reseed(self, seed: int) -> None:
         if self.transform is not None:

@@ -148,8 +148,10 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 @torch.inference_mode()
 def predict_logits(model: nn.Module, loader: Iterable, rt: Runtime, views: list[str] | None = None,
-                   merge: str = "prob", desc: str = "predict") -> tuple[np.ndarray, np.ndarray]:
-    """Logits (or log of TTA-averaged probabilities) per row, and the row indices they belong to."""
+                   merge: str = "prob", desc: str = "predict",
+                   multi_label: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (or log of TTA-averaged probabilities) per row, and the row indices they belong to.
+    ``multi_label``: one sigmoid per output, so TTA averages sigmoid probabilities and returns their logit."""
     model.eval()
     views = views or ["identity"]
     outputs, rows = [], []
@@ -160,11 +162,22 @@ def predict_logits(model: nn.Module, loader: Iterable, rt: Runtime, views: list[
             per_view = torch.stack([model(apply_view(x, v)).float() for v in views])
         if merge == "logit" or len(views) == 1:
             merged = per_view.mean(0)
+        elif multi_label:
+            merged = torch.logit(per_view.sigmoid().mean(0), eps=1e-7)
         else:
             merged = per_view.softmax(-1).mean(0).clamp_min(1e-12).log()
         outputs.append(merged.cpu())
         rows.append(index)
     return torch.cat(outputs).numpy(), torch.cat(rows).numpy()
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+
+
+def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
+    """Class probabilities (softmax) or, multi-label, one independent probability per label (sigmoid)."""
+    return sigmoid(logits) if multi_label else softmax(logits)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -12,13 +12,14 @@ from torch import nn
 
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
-from imgclf.metrics import score_all
+from imgclf.metrics import get_metric, score_all
 from imgclf.models.backbone import set_backbone_frozen
 from imgclf.paths import Paths
+from imgclf.thresholds import tuned_score
 from imgclf.training.checkpoint import read_checkpoint, save_checkpoint
 from imgclf.training.dataset import make_loader
 from imgclf.training.distributed import dist_info, gather_rows, on_main, shard, sum_across, sync_module
-from imgclf.training.engine import predict_logits, softmax, train_one_epoch
+from imgclf.training.engine import predict_logits, probabilities, train_one_epoch
 from imgclf.training.epoch_log import log_epoch, open_tensorboard, plot_curves, write_history
 from imgclf.training.fold import FoldRun, build_fold_run
 
@@ -47,13 +48,28 @@ def train_epoch(run: FoldRun) -> dict:
     loss_sum, n_images = sum_across([train_loss * run.hooks.epoch_images, run.hooks.epoch_images], run.dist)
     train_loss = loss_sum / max(n_images, 1)
     logits, rows = _validate(run)
-    probs = softmax(logits)
     labels = run.valid_ds.labels[rows]
-    val_loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
-    scores = score_all(labels, probs, tuple(dict.fromkeys(("accuracy", "f1_macro", cfg.metric))))
+    scores, val_loss = _valid_scores(run, logits, labels)
     return {"epoch": run.epoch + 1, "lr": run.optimizer.param_groups[0]["lr"], "train_loss": train_loss,
             "val_loss": val_loss, **scores, "score": scores[cfg.metric], "time": train_time,
             "images_per_s": n_images / max(train_time, 1e-9)}
+
+
+def _valid_scores(run: FoldRun, logits: np.ndarray, labels: np.ndarray) -> tuple[dict[str, float], float]:
+    """The epoch's validation scores and loss. Multi-label label metrics are scored at the best global
+    threshold on these rows: at 0.5 a model of rare labels scores 0 for epochs while it ranks well,
+    and the thresholds fitted on OOF later replace 0.5 anyway (so the epoch score picks the
+    checkpoint whose probabilities threshold best)."""
+    cfg, comp = run.cfg, run.comp
+    probs = probabilities(logits, comp.multi_label)
+    if not comp.multi_label:
+        val_loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
+        return score_all(labels, probs, tuple(dict.fromkeys(("accuracy", "f1_macro", cfg.metric)))), val_loss
+    val_loss = float(nn.functional.binary_cross_entropy_with_logits(
+        torch.from_numpy(logits).double(), torch.from_numpy(labels).double(), reduction="none").sum(1).mean())
+    scores = score_all(labels, probs, tuple(dict.fromkeys(("f1_samples", "roc_auc", cfg.metric))), comp.task)
+    scores[cfg.metric] = tuned_score(labels, probs, get_metric(cfg.metric, comp.task))
+    return scores, val_loss
 
 
 def _validate(run: FoldRun) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +81,7 @@ def _validate(run: FoldRun) -> tuple[np.ndarray, np.ndarray]:
     rows = shard(np.arange(len(run.valid_ds)), run.dist)
     logits, rows = predict_logits(model,
                                   make_loader(run.valid_ds, run.cfg, run.rt.device, train=False, rows=rows),
-                                  run.rt, desc="valid")
+                                  run.rt, desc="valid", multi_label=run.comp.multi_label)
     return gather_rows(logits, rows, run.dist)
 
 

@@ -105,18 +105,21 @@ def build_fold_run(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarr
     model, rt = _model_and_runtime(cfg, comp, device, info)
     tr, va = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
     # Training targets may differ from the scored labels (mask layout: data.mask_train_old_age_threshold).
-    labels = comp.train["label"].to_numpy()
+    labels = comp.labels
     fit_labels = comp.train["train_label"].to_numpy() if "train_label" in comp.train else labels
     train_ds, valid_ds = _datasets(cfg, paths, comp, (tr, fit_labels[tr]), (va, labels[va]), info)
     tc = cfg.train
     updates_per_epoch = -(-train_batches(len(tr), tc.batch_size, info.world) // tc.accum_steps)
     optimizer = build_optimizer(model, tc)
-    metric = get_metric(cfg.metric)
+    metric = get_metric(cfg.metric, comp.task)
     schedule = LRSchedule(optimizer, tc, updates_per_epoch, metric.greater_is_better)
     hooks = StepHooks(after_update=schedule.after_update, clip_grad=tc.clip_grad, accum_steps=tc.accum_steps,
                       ema=ModelEmaV3(model, decay=tc.ema_decay, use_warmup=True) if tc.ema else None,
                       mix=make_mixer(cfg, comp))
-    loss_fn = build_loss(cfg, np.bincount(fit_labels[tr], minlength=comp.num_classes)).to(device)
+    if comp.multi_label:  # positives per label
+        loss_fn = build_loss(cfg, fit_labels[tr].sum(axis=0), n_rows=len(tr)).to(device)
+    else:
+        loss_fn = build_loss(cfg, np.bincount(fit_labels[tr], minlength=comp.num_classes)).to(device)
     return FoldRun(cfg=cfg, comp=comp, fold=fold, fold_dir=fold_dir, rt=rt, model=model,
                    net=_wrapped(model, cfg, device, info), dist=info, optimizer=optimizer, schedule=schedule,
                    loss_fn=loss_fn, hooks=hooks, tracker=Tracker(metric.greater_is_better),

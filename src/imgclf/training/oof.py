@@ -17,7 +17,7 @@ from imgclf.reporting.figures import plot_oof
 from imgclf.training.checkpoint import load_model_for_inference
 from imgclf.training.dataset import ImageDataset, make_loader, table_images
 from imgclf.training.distributed import device_for, dist_info, gather_rows, main_first, shard
-from imgclf.training.engine import make_runtime, pick_device, predict_logits, softmax
+from imgclf.training.engine import make_runtime, pick_device, predict_logits, probabilities
 
 
 def predict_fold_oof(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fold: int,
@@ -33,12 +33,12 @@ def predict_fold_oof(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
     va = np.flatnonzero(folds == fold)
     size = cfg.data.image_size
     images = main_first(lambda: table_images(comp.train, size, cfg, paths, "train"), info)
-    ds = ImageDataset(comp.train["path"].to_numpy()[va], comp.train["label"].to_numpy()[va], size, None,
+    ds = ImageDataset(comp.train["path"].to_numpy()[va], comp.labels[va], size, None,
                       None if images is None else images[va])
     loader = make_loader(ds, cfg, device, train=False, rows=shard(np.arange(len(va)), info))
     logits, rows = gather_rows(*predict_logits(model, loader, rt, views, cfg.infer.tta_merge,
-                                               desc=f"oof fold {fold}"), info)
-    frame = pd.DataFrame(softmax(logits), columns=comp.classes)
+                                               desc=f"oof fold {fold}", multi_label=comp.multi_label), info)
+    frame = pd.DataFrame(probabilities(logits, comp.multi_label), columns=comp.classes)
     frame.insert(0, "fold", fold)
     frame.insert(0, "id", comp.train["id"].to_numpy()[va][rows])
     return frame
@@ -56,21 +56,22 @@ def summarise_cv(cfg: Config, paths: Paths, comp: Competition, n_folds: int,
     oof = oof.iloc[np.argsort([order[i] for i in oof["id"].astype(str)],
                               kind="stable")].reset_index(drop=True)
     write_csv(paths.oof_csv(experiment), oof)
-    label_of = dict(zip(comp.train["id"].astype(str), comp.train["label"], strict=True))
-    labels = np.array([label_of[i] for i in oof["id"].astype(str)])
+    labels = comp.labels_of(oof["id"])
     probs = oof[comp.classes].to_numpy()
-    metric = get_metric(cfg.metric)
+    metric = get_metric(cfg.metric, comp.task)
     per_fold = {int(k): metric(labels[oof["fold"] == k], probs[oof["fold"] == k])
                 for k in sorted(oof["fold"].unique())}
     summary = {
         "experiment": experiment or cfg.experiment, "metric": cfg.metric, "folds": per_fold,
         "mean": float(np.mean(list(per_fold.values()))), "std": float(np.std(list(per_fold.values()))),
-        "pooled": score_all(labels, probs), "complete": len(per_fold) == n_folds, "n_oof": len(oof),
+        "pooled": score_all(labels, probs, task=comp.task), "complete": len(per_fold) == n_folds,
+        "n_oof": len(oof),
     }
     write_text(paths.cv_json(experiment), json.dumps(summary, indent=1))
     _print_cv(summary)
-    plot_oof(labels, probs, comp.classes, paths.confusion_matrix_png(experiment),
-             paths.per_class_f1_png(experiment))
+    if not comp.multi_label:  # a confusion matrix needs one label an image
+        plot_oof(labels, probs, comp.classes, paths.confusion_matrix_png(experiment),
+                 paths.per_class_f1_png(experiment))
     return summary
 
 

@@ -6,14 +6,29 @@ from __future__ import annotations
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
 from imgclf.data.images import check_image_files
+from imgclf.errors import ConfigError
 from imgclf.models.factory import build_model
 
 
 def check_training_inputs(cfg: Config, comp: Competition) -> None:
     """The model can be built (a known timm name, pretrained weights reachable or in the cache, a
     readable ``model.pretrained_path``) and every train image is a complete image file."""
+    if comp.multi_label:
+        _check_multilabel_options(cfg)
     build_model(cfg, comp.num_classes)
     check_image_files(comp.train["path"].to_numpy(), "train")
+
+
+def _check_multilabel_options(cfg: Config) -> None:
+    if cfg.model.heads != "single":
+        raise ConfigError(f"model.heads: '{cfg.model.heads}' is the mask competition's model; a multi-label "
+                          "task takes model.heads=single")
+    if cfg.train.sampler == "weighted":
+        raise ConfigError("train.sampler: 'weighted' balances classes of a single-label task; for rare "
+                          "labels of a multi-label task use train.pos_weight=auto")
+    if cfg.train.loss in ("f1", "weighted_ce"):
+        raise ConfigError(f"train.loss: '{cfg.train.loss}' is single-label only; a multi-label task takes "
+                          "bce, focal or asl")
 
 
 def check_inference_inputs(comp: Competition) -> None:

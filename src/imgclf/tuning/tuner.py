@@ -27,7 +27,7 @@ from imgclf.data.competition import Competition
 from imgclf.data.folds import read_folds
 from imgclf.data.ingest import load_competition
 from imgclf.errors import UserError
-from imgclf.metrics import get_metric
+from imgclf.metrics import greater_is_better
 from imgclf.paths import Paths
 from imgclf.training.cv import resolve_config
 from imgclf.training.fit import run_fold
@@ -59,7 +59,7 @@ def fingerprint(cfg: Config) -> dict:
 def open_study(cfg: Config, paths: Paths, steps: int) -> optuna.Study:
     storage = open_storage(cfg.tune.storage, paths)
     name = cfg.tune.study or f"{paths.comp}-{cfg.experiment}"
-    direction = "maximize" if get_metric(cfg.metric).greater_is_better else "minimize"
+    direction = "maximize" if greater_is_better(cfg.metric) else "minimize"
     study = optuna.create_study(study_name=name, storage=storage, sampler=make_sampler(cfg),
                                 pruner=make_pruner(cfg, steps), direction=direction, load_if_exists=True)
     saved, current = study.user_attrs.get(FINGERPRINT_ATTR), fingerprint(cfg)
