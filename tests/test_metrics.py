@@ -80,3 +80,43 @@ def test_score_all_reports_every_named_metric(example):
     scores = score_all(y, p)
     assert list(scores) == list(REPORTED)
     assert scores["log_loss"] == pytest.approx(skm.log_loss(y, p))
+
+
+# Multi-label: a 0/1 label matrix [n, L] and per-label probabilities.
+@pytest.fixture
+def multilabel_example() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    y = (rng.random((60, 6)) < 0.35).astype(int)
+    y[:2] = 0  # images without a label: sklearn's zero_division cases
+    probs = 1 / (1 + np.exp(-(rng.normal(size=(60, 6)) + 2.0 * (2 * y - 1))))
+    return y, probs
+
+
+def test_each_multilabel_metric_equals_sklearn(multilabel_example) -> None:
+    y, p = multilabel_example
+    pred = (p >= 0.5).astype(int)
+    expected = {
+        "f1_samples": skm.f1_score(y, pred, average="samples", zero_division=0),
+        "f2_samples": skm.fbeta_score(y, pred, beta=2, average="samples", zero_division=0),
+        "f1_macro": skm.f1_score(y, pred, average="macro", zero_division=0),
+        "f1_micro": skm.f1_score(y, pred, average="micro", zero_division=0),
+        "accuracy": skm.accuracy_score(y, pred),
+        "roc_auc": skm.roc_auc_score(y, p, average="macro"),
+        "average_precision": skm.average_precision_score(y, p, average="macro"),
+        "log_loss": np.mean([skm.log_loss(y[:, k], p[:, k]) for k in range(6)]),
+    }
+    for name, value in expected.items():
+        metric = get_metric(name, "multi_label")
+        assert metric(y, p) == pytest.approx(value, abs=1e-12), name
+        if metric.fast is not None:  # the threshold search's numpy twin agrees with sklearn
+            assert metric.fast(y, pred) == pytest.approx(value, abs=1e-12), name
+    assert not get_metric("log_loss", "multi_label").greater_is_better
+    assert score_all(y, p, task="multi_label").keys() >= {"f2_samples", "roc_auc", "log_loss"}
+
+
+def test_multilabel_auc_skips_a_label_absent_from_the_rows(multilabel_example) -> None:
+    y, p = multilabel_example
+    y = y.copy()
+    y[:, 0] = 0
+    expected = np.mean([skm.roc_auc_score(y[:, k], p[:, k]) for k in range(1, 6)])
+    assert get_metric("roc_auc", "multi_label")(y, p) == pytest.approx(expected)

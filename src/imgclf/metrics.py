@@ -22,6 +22,9 @@ class Metric:
     greater_is_better: bool = True
     needs_proba: bool = False
     thresholded: bool = False  # multi-label: scores 0/1 predictions (thresholds fitted on OOF help)
+    # The same score of 0/1 predictions in plain numpy, for the threshold search's thousands of calls
+    # (tests/test_metrics.py checks it against sklearn).
+    fast: Callable[[np.ndarray, np.ndarray], float] | None = None
 
     def __call__(self, labels: np.ndarray, probs: np.ndarray) -> float:
         return float(self.fn(np.asarray(labels), np.asarray(probs)))
@@ -94,6 +97,25 @@ def _label_metric(fn: Callable, **kw) -> Callable[[np.ndarray, np.ndarray], floa
     return lambda y, p: fn(np.asarray(y).astype(int), _binary(p), zero_division=0, **kw)
 
 
+def _fbeta_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, beta: float) -> np.ndarray:
+    b2 = beta * beta
+    denom = (1 + b2) * tp + b2 * fn + fp
+    return np.divide((1 + b2) * tp, denom, out=np.zeros(np.shape(tp), dtype=float), where=denom > 0)
+
+
+def _fast_fbeta(beta: float, axis: int | None) -> Callable[[np.ndarray, np.ndarray], float]:
+    """F-beta of 0/1 arrays: per image (axis 1) or per label (axis 0) then averaged, or pooled (None)."""
+    def score(y: np.ndarray, pred: np.ndarray) -> float:
+        y, pred = np.asarray(y, dtype=bool), np.asarray(pred) >= 0.5
+        tp, fp, fn = ((y & pred).sum(axis=axis), (~y & pred).sum(axis=axis), (y & ~pred).sum(axis=axis))
+        return float(np.mean(_fbeta_counts(tp, fp, fn, beta)))
+    return score
+
+
+def _fast_subset(y: np.ndarray, pred: np.ndarray) -> float:
+    return float((np.asarray(y, dtype=bool) == (np.asarray(pred) >= 0.5)).all(axis=1).mean())
+
+
 def _per_label(fn: Callable) -> Callable[[np.ndarray, np.ndarray], float]:
     """Mean of ``fn`` over the labels with both outcomes present (a fold may lack a rare label)."""
     def score(y: np.ndarray, p: np.ndarray) -> float:
@@ -110,13 +132,16 @@ def _bce(y: np.ndarray, p: np.ndarray) -> float:
 
 
 MULTILABEL_METRICS: dict[str, Metric] = {m.name: m for m in [
-    Metric("f1_samples", _label_metric(skm.f1_score, average="samples"), thresholded=True),
-    Metric("f2_samples", _label_metric(skm.fbeta_score, beta=2, average="samples"), thresholded=True),
-    Metric("f1_macro", _label_metric(skm.f1_score, average="macro"), thresholded=True),
-    Metric("f1_micro", _label_metric(skm.f1_score, average="micro"), thresholded=True),
+    Metric("f1_samples", _label_metric(skm.f1_score, average="samples"), thresholded=True,
+           fast=_fast_fbeta(1, 1)),
+    Metric("f2_samples", _label_metric(skm.fbeta_score, beta=2, average="samples"), thresholded=True,
+           fast=_fast_fbeta(2, 1)),
+    Metric("f1_macro", _label_metric(skm.f1_score, average="macro"), thresholded=True, fast=_fast_fbeta(1, 0)),
+    Metric("f1_micro", _label_metric(skm.f1_score, average="micro"), thresholded=True,
+           fast=_fast_fbeta(1, None)),
     # exact-match (subset) accuracy: what the default metric means for a multi-label competition
     Metric("accuracy", lambda y, p: skm.accuracy_score(np.asarray(y).astype(int), _binary(p)),
-           thresholded=True),
+           thresholded=True, fast=_fast_subset),
     Metric("roc_auc", _per_label(skm.roc_auc_score), needs_proba=True),
     Metric("average_precision", _per_label(skm.average_precision_score), needs_proba=True),
     Metric("log_loss", _bce, greater_is_better=False, needs_proba=True),

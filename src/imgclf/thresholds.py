@@ -35,7 +35,9 @@ def binarise(probs: np.ndarray, thresholds: np.ndarray | float, at_least_one: bo
 
 
 def _score(metric: Metric, labels: np.ndarray, probs: np.ndarray, t: np.ndarray | float, one: bool) -> float:
-    value = metric(labels, binarise(probs, t, one))
+    """The search's objective: the metric's numpy twin when it has one (sklearn's per-call overhead
+    would dominate thousands of calls), sign-flipped for lower-is-better metrics."""
+    value = (metric.fast or metric)(labels, binarise(probs, t, one))
     return value if metric.greater_is_better else -value
 
 

@@ -28,7 +28,9 @@ GRID_CLASSES, GRID_PER_CLASS = 20, 6
 
 
 def class_counts(comp: Competition) -> pd.DataFrame:
-    counts = np.bincount(comp.train["label"].to_numpy(), minlength=comp.num_classes)
+    # multi-label: how many images carry each label (an image counts once per label)
+    counts = (comp.labels.sum(axis=0) if comp.multi_label
+              else np.bincount(comp.train["label"].to_numpy(), minlength=comp.num_classes))
     return pd.DataFrame({"class": comp.classes, "count": counts, "share": counts / max(1, counts.sum())})
 
 

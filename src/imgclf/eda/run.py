@@ -13,6 +13,7 @@ from imgclf.config.loading import dump_yaml
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
 from imgclf.eda.analysis import analyse, grid_ids
+from imgclf.eda.multilabel import multilabel_section, multilabel_summary, plot_multilabel
 from imgclf.eda.plots import plot_all
 from imgclf.eda.report import render_report
 from imgclf.eda.scan import scan_split
@@ -32,11 +33,20 @@ def run_eda(cfg: Config, paths: Paths, comp: Competition) -> dict:
     files["class"] = [comp.classes[v] if not pd.isna(v) else "" for v in files["label"]]
     summary, dups = analyse(cfg, comp, files)
     figures = plot_all(comp, files, summary, picks, thumbs, paths.eda_file)
+    extra: list[str] = []
+    if comp.multi_label:
+        summary["multi_label"] = multilabel_summary(comp, cfg.folds.n_splits)
+        if summary["multi_label"]["rare_labels"]:
+            summary["flags"].append(f"rare label(s) {summary['multi_label']['rare_labels'][:10]}: consider "
+                                    "train.pos_weight=auto or train.loss=asl; thresholds are fitted on OOF")
+        ml_figures = plot_multilabel(comp, summary["multi_label"], paths.eda_file)
+        figures.update(ml_figures)
+        extra = multilabel_section(summary["multi_label"], ml_figures)
     write_csv(paths.eda_file("files.csv"), files)
     write_csv(paths.eda_file("duplicates.csv"), dups)
     write_text(paths.eda_file("summary.json"), json.dumps(summary, indent=1, default=_plain))
     write_text(paths.eda_file("config.yaml"), dump_yaml(cfg))
-    write_text(paths.eda_report_md, render_report(summary, dups, figures))
+    write_text(paths.eda_report_md, render_report(summary, dups, figures) + "\n".join(["", *extra]))
     size = summary["image_size"]
     log.info("image size: median short side %s -> suggested data.image_size=%s "
              "(auto_image_size=%s, cap %s%s)",

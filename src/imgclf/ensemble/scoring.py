@@ -4,6 +4,10 @@ Both files are joined on their first column (the id). The solution holds labels 
 one-hot class columns; the submission holds labels, one positive-class probability (binary), or one
 probability column per class. Labels are compared as text, with integral numbers canonicalised
 (``7`` == ``7.0``), so the scorer needs nothing but the two files.
+
+Multi-label (a multi-label metric name, or a solution whose rows hold several labels): the solution
+holds space-separated tags or one 0/1 column per label; the submission tags or one probability
+column per label.
 """
 
 from __future__ import annotations
@@ -16,12 +20,12 @@ import pandas as pd
 
 from imgclf.data.tables import read_csv_strings, sort_class_values
 from imgclf.errors import DataError, UserError
-from imgclf.metrics import METRICS, get_metric
+from imgclf.metrics import ALL_METRIC_NAMES, METRICS, MULTILABEL_METRICS, get_metric
 
 log = logging.getLogger(__name__)
 
 
-def _read(path: Path, what: str) -> pd.DataFrame:
+def _read(path: Path, what: str, allow_empty: bool = False) -> pd.DataFrame:
     frame = read_csv_strings(path, what)
     if frame.shape[1] < 2:
         raise DataError(f"{path}: expected an id column and at least one target column with rows")
@@ -29,6 +33,8 @@ def _read(path: Path, what: str) -> pd.DataFrame:
     if ids.isna().any() or ids.duplicated().any():
         raise DataError(f"{path}: column '{frame.columns[0]}' has empty or duplicate ids")
     nan = frame.isna().to_numpy()
+    if allow_empty:  # multi-label tags: an image may be given no label
+        return frame.fillna("").set_index(frame.columns[0])
     if nan.any():
         row, col = np.argwhere(nan)[0]
         raise DataError(f"{path}: empty/NaN value in column '{frame.columns[col]}' at id '{ids.iloc[row]}'")
@@ -89,16 +95,64 @@ def labels_and_probs(sub: pd.DataFrame, sol: pd.DataFrame, sub_path: Path) -> tu
     return labels, extra[[vocab.index(v) for v in column]]
 
 
-def score_submission(submission: Path, solution: Path, metric_name: str) -> float:
+def _is_multilabel(sol: pd.DataFrame, metric_name: str) -> bool:
     if metric_name not in METRICS:
-        raise UserError(f"--metric: unknown metric '{metric_name}'; known: {', '.join(sorted(METRICS))}")
-    sub, sol = _read(submission, "submission"), _read(solution, "solution")
+        return True
+    if metric_name not in MULTILABEL_METRICS:
+        return False
+    if sol.shape[1] == 1:
+        return int((sol.iloc[:, 0].astype(str).str.split().str.len() > 1).sum()) >= 2
+    numbers = sol.apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy()
+    return int(((numbers != 0).sum(axis=1) != 1).sum()) >= 2
+
+
+def _tags_matrix(column: pd.Series, vocab: list[str]) -> np.ndarray:
+    index = {t: k for k, t in enumerate(vocab)}
+    out = np.zeros((len(column), len(vocab)))
+    for n, text in enumerate(column.astype(str)):
+        out[n, [index[t] for t in text.split() if t in index]] = 1
+    return out
+
+
+def multilabel_arrays(sub: pd.DataFrame, sol: pd.DataFrame, sub_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The solution's 0/1 label matrix and the submission's probabilities (tags: 0/1) over its labels."""
+    if sol.shape[1] == 1:
+        vocab = sorted({t for text in sol.iloc[:, 0].astype(str) for t in text.split()})
+        labels = _tags_matrix(sol.iloc[:, 0], vocab)
+    else:
+        vocab = [str(c) for c in sol.columns]
+        labels = sol.to_numpy(dtype=float)
+    if sub.shape[1] == 1:
+        unknown = sorted({t for text in sub.iloc[:, 0].astype(str) for t in text.split()} - set(vocab))
+        if unknown:
+            log.warning("%s: label(s) %s are not in the solution's vocabulary", sub_path, unknown[:5])
+        return labels, _tags_matrix(sub.iloc[:, 0], vocab)
+    missing = [c for c in vocab if c not in sub.columns.astype(str)]
+    if missing:
+        raise DataError(f"{sub_path}: no probability column for label(s) {missing[:5]}")
+    sub.columns = sub.columns.astype(str)
+    return labels, _as_probabilities(sub[vocab], sub_path)
+
+
+def score_submission(submission: Path, solution: Path, metric_name: str) -> float:
+    if metric_name not in ALL_METRIC_NAMES:
+        known = ", ".join(sorted(ALL_METRIC_NAMES))
+        raise UserError(f"--metric: unknown metric '{metric_name}'; known: {known}")
+    sol = _read(solution, "solution")
+    multi = _is_multilabel(sol, metric_name)
+    sub = _read(submission, "submission", allow_empty=multi)
     lost, extra = sol.index.difference(sub.index), sub.index.difference(sol.index)
     if len(lost) or len(extra):
         detail = (f"{len(lost)} solution id(s) missing, e.g. '{lost[0]}'" if len(lost) else
                   f"{len(extra)} id(s) not in the solution, e.g. '{extra[0]}'")
         raise DataError(f"{submission}: ids differ from {solution} ({detail})")
     sub = sub.loc[sol.index]
+    if multi:
+        if metric_name not in MULTILABEL_METRICS:
+            raise UserError(f"--metric: '{metric_name}' is not a multi-label metric (known: "
+                            f"{', '.join(sorted(MULTILABEL_METRICS))})")
+        labels, probs = multilabel_arrays(sub, sol, submission)
+        return get_metric(metric_name, "multi_label")(labels, probs)
     labels, probs = labels_and_probs(sub, sol, submission)
     metric = get_metric(metric_name)
     if metric.needs_proba and sub.shape[1] == 1 and probs.max(axis=1).min() == 1.0 and probs.shape[1] > 2:
