@@ -136,7 +136,8 @@ MULTILABEL_METRICS: dict[str, Metric] = {m.name: m for m in [
            fast=_fast_fbeta(1, 1)),
     Metric("f2_samples", _label_metric(skm.fbeta_score, beta=2, average="samples"), thresholded=True,
            fast=_fast_fbeta(2, 1)),
-    Metric("f1_macro", _label_metric(skm.f1_score, average="macro"), thresholded=True, fast=_fast_fbeta(1, 0)),
+    Metric("f1_macro", _label_metric(skm.f1_score, average="macro"), thresholded=True,
+           fast=_fast_fbeta(1, 0)),
     Metric("f1_micro", _label_metric(skm.f1_score, average="micro"), thresholded=True,
            fast=_fast_fbeta(1, None)),
     # exact-match (subset) accuracy: what the default metric means for a multi-label competition

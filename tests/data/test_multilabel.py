@@ -75,7 +75,8 @@ def _edit(data: Path, edit) -> None:
     ("tags", None, ("metric=balanced_accuracy",), ConfigError,
      "metric: 'balanced_accuracy' is not a multi-label metric"),
     ("tags", None, ("task=ordinal",), ConfigError, "task: 'ordinal' is not supported yet"),
-    ("columns", None, ("data.group_column=Patient",), DataError, "data.group_column: column 'Patient' not found"),
+    ("columns", None, ("data.group_column=Patient",), DataError,
+     "data.group_column: column 'Patient' not found"),
 ])
 def test_bad_multilabel_input_names_the_culprit(tmp_path: Path, fast_cfg, layout, edit, overrides, error,
                                                 message) -> None:
@@ -87,7 +88,8 @@ def test_bad_multilabel_input_names_the_culprit(tmp_path: Path, fast_cfg, layout
 
 
 def test_a_tag_that_is_no_column_of_the_sample_submission(tmp_path: Path, fast_cfg) -> None:
-    """Tags in train.csv, one probability column per label in the submission: the columns are the vocabulary."""
+    """Tags in train.csv, one probability column per label in the submission: its columns are the
+    vocabulary."""
     data = make_multilabel_dataset(tmp_path / "hpa", n_train=20, n_test=3)
     sample = pd.read_csv(data / "sample_submission.csv")
     labels = sorted(LABELS)
@@ -97,5 +99,5 @@ def test_a_tag_that_is_no_column_of_the_sample_submission(tmp_path: Path, fast_c
     assert comp.submission_kind == "multi_proba" and comp.classes == labels
     pd.DataFrame({"image_name": sample["image_name"], **{k: 0.5 for k in labels[1:]}}).to_csv(
         data / "sample_submission.csv", index=False)
-    with pytest.raises(DataError, match=r"label\(s\) \['agriculture'\] are not columns of sample_submission.csv"):
+    with pytest.raises(DataError, match=r"label\(s\) \['agriculture'\] are not columns of sample_submission"):
         load_fixture(fast_cfg, data, "metric=f1_macro")

@@ -17,6 +17,7 @@ from imgclf.training.engine import (
     amp_dtype,
     make_runtime,
     predict_logits,
+    probabilities,
     train_one_epoch,
 )
 from tests.helpers.trainkit import IMAGENET, class_images, cpu_runtime, fit, loader_of, params_of, tiny_config
@@ -198,3 +199,21 @@ def test_predict_logits_tta_merging():
     by_prob, _ = predict_logits(model, loader, rt, ["identity", "hflip"], merge="prob")
     probs = (torch.softmax(torch.from_numpy(direct), 1) + torch.softmax(torch.from_numpy(flipped), 1)) / 2
     assert np.allclose(np.exp(by_prob), probs.numpy(), atol=1e-5)
+
+
+def test_multilabel_tta_averages_sigmoid_probabilities():
+    """Multi-label outputs are independent sigmoids: TTA averages them, not a softmax over labels;
+    the loader carries the 0/1 label vectors as float targets."""
+    cfg = tiny_config()
+    images, _ = class_images(12)
+    vectors = (np.arange(12 * 6).reshape(12, 6) % 3 == 0).astype(int)
+    model, rt = build_model(cfg, 6).eval(), cpu_runtime(cfg)
+    loader = loader_of(images, vectors, cfg, train=False)
+    _, target, _ = next(iter(loader))
+    assert target.dtype == torch.float32
+    assert torch.equal(target, torch.from_numpy(vectors[:len(target)]).float())
+    merged, _ = predict_logits(model, loader, rt, ["identity", "hflip"], merge="prob", multi_label=True)
+    with torch.no_grad():
+        x = rt.to_input(torch.from_numpy(images))
+        mean = (torch.sigmoid(model(x)) + torch.sigmoid(model(x.flip(-1)))) / 2
+    assert np.allclose(probabilities(merged, True), mean.numpy(), atol=1e-5)
