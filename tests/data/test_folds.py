@@ -84,3 +84,15 @@ def test_folds_script_on_a_kaggle_folder(kaggle_dir: Path, tmp_path: Path) -> No
     frame = pd.read_csv(comp_dir / "folds.csv", dtype=str)
     assert len(frame) == 60 and frame["fold"].value_counts().to_dict() == {"0": 20, "1": 20, "2": 20}
     assert "n_splits: 3" in (comp_dir / "folds_config.yaml").read_text()
+
+
+def test_single_label_groups_by_a_named_column(tmp_path: Path, fast_cfg) -> None:
+    """data.group_column names the group column (here PatientID); the folds never split a patient."""
+    root = make_kaggle_dataset(tmp_path / "shapes", n_train=60, n_test=3, groups=True)
+    train = pd.read_csv(root / "train.csv", dtype=str).rename(columns={"group": "PatientID"})
+    train.to_csv(root / "train.csv", index=False)
+    frame, comp, _ = _folds(fast_cfg, root, "folds.n_splits=3", "data.group_column=PatientID")
+    assert comp.has_groups and list(frame.columns) == ["image_id", "label", "group", "fold"]
+    assert (frame.groupby(train["PatientID"])["fold"].nunique() == 1).all()
+    _, ungrouped, _ = _folds(fast_cfg, root, "folds.n_splits=3")  # without the key: no groups
+    assert not ungrouped.has_groups
