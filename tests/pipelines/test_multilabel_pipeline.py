@@ -51,7 +51,7 @@ def test_tags_layout_scored_by_f2_samples(tmp_path: Path) -> None:
     assert list(submission.columns) == list(sample.columns) and submission.shape == sample.shape
     assert submission["image_name"].tolist() == sample["image_name"].tolist()
     assert all(set(t.split()) <= set(vocab) for t in submission["tags"]) and len(vocab) == 6
-    test_f2 = float(stdout.split("f2_samples:")[1].split()[0])  # 07_score.py --auto on solution.csv
+    test_f2 = float(stdout.split("f2_samples:")[-1].split()[0])  # 07_score.py --auto on solution.csv
     assert test_f2 > every_label + 0.1
     report = (root / "models" / data.name / "report.md").read_text()
     assert "## Labels (OOF of the final method)" in report
@@ -71,4 +71,4 @@ def test_column_layout_grouped_by_patient_scored_by_auc(tmp_path: Path) -> None:
     assert submission["StudyInstanceUID"].tolist() == sample["StudyInstanceUID"].tolist()
     probs = submission.iloc[:, 1:].to_numpy(dtype=float)
     assert ((probs >= 0) & (probs <= 1)).all() and not np.isnan(probs).any()
-    assert float(stdout.split("roc_auc:")[1].split()[0]) > 0.85
+    assert float(stdout.split("roc_auc:")[-1].split()[0]) > 0.85
