@@ -41,7 +41,8 @@ def test_mixup_cutmix_training_is_finite_and_learns(mixing):
     cfg = tiny_config(*mixing, "train.mix_prob=0.8")
     np.random.seed(0)
     result = fit(cfg, epochs=5, n=64,
-                 hooks=StepHooks(mix=make_mixer(cfg, types.SimpleNamespace(num_classes=3, multi_label=False))))
+                 hooks=StepHooks(mix=make_mixer(cfg, types.SimpleNamespace(num_classes=3,
+                                                                              multi_label=False))))
     assert np.isfinite(result["losses"]).all()
     assert result["accuracy"] > 0.8  # on the clean images; chance is 1/3
 

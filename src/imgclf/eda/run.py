@@ -13,6 +13,7 @@ from imgclf.config.loading import dump_yaml
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
 from imgclf.eda.analysis import analyse, grid_ids
+from imgclf.eda.crops import crop_summary
 from imgclf.eda.multilabel import multilabel_section, multilabel_summary, plot_multilabel
 from imgclf.eda.plots import plot_all
 from imgclf.eda.report import render_report
@@ -33,6 +34,9 @@ def run_eda(cfg: Config, paths: Paths, comp: Competition) -> dict:
     files["class"] = [comp.classes[v] if not pd.isna(v) else "" for v in files["label"]]
     summary, dups = analyse(cfg, comp, files)
     figures = plot_all(comp, files, summary, picks, thumbs, paths.eda_file)
+    summary["crop"] = crop_summary(cfg, comp, paths.eda_file("crops.png"))
+    if summary["crop"]:
+        figures["crops"] = summary["crop"]["figure"]
     extra: list[str] = []
     if comp.multi_label:
         summary["multi_label"] = multilabel_summary(comp, cfg.folds.n_splits)

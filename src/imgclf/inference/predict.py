@@ -11,6 +11,7 @@ import yaml
 
 from imgclf.atomic import write_csv, write_text
 from imgclf.config.schema import Config, validate_config
+from imgclf.data.boxes import competition_crop
 from imgclf.data.competition import Competition
 from imgclf.data.folds import check_experiment_folds, read_folds
 from imgclf.data.ingest import load_competition
@@ -61,10 +62,10 @@ def infer_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
             log.info("%s: test.csv is up to date with its checkpoints and TTA, skipped", experiment)
             return saved["tta"]
     device = pick_device(ecfg)
-    size = ecfg.data.image_size
+    size, crop = ecfg.data.image_size, competition_crop(ecfg.data, comp)
     test_ds = ImageDataset(comp.test["path"].to_numpy(), None, size, None,
-                           table_images(comp.test, size, ecfg, paths, "test"))
-    train_images = table_images(comp.train, size, ecfg, paths, "train")
+                           table_images(comp.test, size, ecfg, paths, "test", crop), crop)
+    train_images = table_images(comp.train, size, ecfg, paths, "train", crop)
     test_sum = np.zeros((len(comp.test), comp.num_classes))
     oof_parts = []
     for fold in range(n_folds):
@@ -77,7 +78,7 @@ def infer_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
         test_sum[rows] += probabilities(logits, multi)
         va = np.flatnonzero(folds == fold)
         valid_ds = ImageDataset(comp.train["path"].to_numpy()[va], None, size, None,
-                                None if train_images is None else train_images[va])
+                                None if train_images is None else train_images[va], crop)
         logits, rows = predict_logits(model, make_loader(valid_ds, ecfg, device, train=False), rt, views,
                                       ecfg.infer.tta_merge, desc=f"{experiment} oof fold {fold}",
                                       multi_label=multi)
@@ -105,4 +106,5 @@ def run_inference(cfg: Config, paths: Paths) -> dict[str, dict]:
     comp = load_competition(cfg, paths)
     folds = read_folds(paths, comp)
     check_inference_inputs(comp)
-    return {e: infer_experiment(cfg, paths, comp, folds, e) for e in selected_experiments(cfg, paths)}
+    experiments = selected_experiments(cfg, paths, int(folds.max()) + 1)
+    return {e: infer_experiment(cfg, paths, comp, folds, e) for e in experiments}

@@ -16,7 +16,6 @@ from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
 from imgclf.data.folds import check_experiment_folds, folds_digest, read_folds
 from imgclf.data.ingest import load_competition
-from imgclf.data.sizing import image_size
 from imgclf.errors import UserError
 from imgclf.lock import clear_stale, hold_lock
 from imgclf.paths import Paths
@@ -24,18 +23,9 @@ from imgclf.training.distributed import dist_info, held_by_main, on_main
 from imgclf.training.fit import run_fold
 from imgclf.training.oof import predict_fold_oof, summarise_cv
 from imgclf.training.preflight import check_training_inputs
+from imgclf.training.status import resolve_config
 
 log = logging.getLogger(__name__)
-
-
-def resolve_config(cfg: Config, comp: Competition) -> Config:
-    """Fill the data-dependent defaults (image size) so the saved config reproduces the run."""
-    if cfg.data.image_size is None:
-        size = image_size(cfg, comp)
-        log.info("data.image_size not set: using %d px (median short side, capped at %d)",
-                 size, cfg.data.max_auto_image_size)
-        return cfg.updated({"data.image_size": size})
-    return cfg
 
 
 def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None) -> None:
@@ -72,7 +62,8 @@ def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None
     bad = [f for f in wanted if f not in range(n_folds)]
     if bad:
         raise UserError(f"--folds: fold {bad[0]} does not exist (folds.csv has folds 0..{n_folds - 1})")
-    check_training_inputs(cfg, comp)  # before prepare_experiment writes: bad input leaves no new artefact
+    if any(not paths.fold_oof(f).is_file() for f in wanted):  # nothing to train: nothing to check
+        check_training_inputs(cfg, comp)  # before prepare_experiment writes: bad input leaves no artefact
     prepare_experiment(cfg, paths)
     return cfg, comp, folds, wanted
 
