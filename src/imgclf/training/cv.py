@@ -16,10 +16,10 @@ from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
 from imgclf.data.folds import check_experiment_folds, folds_digest, read_folds
 from imgclf.data.ingest import load_competition
-from imgclf.data.sizing import image_size
 from imgclf.errors import UserError
 from imgclf.lock import clear_stale, hold_lock
 from imgclf.paths import Paths
+from imgclf.planning.run import plan_experiment, save_plan
 from imgclf.training.distributed import dist_info, held_by_main, on_main
 from imgclf.training.fit import run_fold
 from imgclf.training.oof import predict_fold_oof, summarise_cv
@@ -28,18 +28,15 @@ from imgclf.training.preflight import check_training_inputs
 log = logging.getLogger(__name__)
 
 
-def resolve_config(cfg: Config, comp: Competition) -> Config:
-    """Fill the data-dependent defaults (image size) so the saved config reproduces the run."""
-    if cfg.data.image_size is None:
-        size = image_size(cfg, comp)
-        log.info("data.image_size not set: using %d px (median short side, capped at %d)",
-                 size, cfg.data.max_auto_image_size)
-        return cfg.updated({"data.image_size": size})
-    return cfg
+def resolve_config(cfg: Config, comp: Competition, paths: Paths, folds: np.ndarray) -> tuple[Config, dict]:
+    """Fill the data-dependent defaults (the training plan: batch, epochs, warm-up, image side; the
+    label-preserving views) so the saved config reproduces the run; also returns the plan's record."""
+    return plan_experiment(cfg, paths, comp, folds)
 
 
-def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None) -> None:
-    """Save the resolved config; refuse to mix with checkpoints made under a different one."""
+def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None,
+                       plan: dict | None = None) -> None:
+    """Save the resolved config (and its plan); refuse to mix with checkpoints made under a different one."""
     target = paths.config_yaml(experiment)
     if target.is_file():
         saved = yaml.safe_load(target.read_text()) or {}
@@ -50,6 +47,8 @@ def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None)
                 f"was trained with another config ({'; '.join(diff[:3])}); start a new one with "
                 "--set experiment=NAME or delete that folder")
     write_text(target, dump_yaml(cfg))
+    if plan is not None:
+        save_plan(plan, paths, experiment)
     _check_folds_fingerprint(paths, experiment)
 
 
@@ -65,15 +64,15 @@ def _check_folds_fingerprint(paths: Paths, experiment: str | None) -> None:
 def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None
                 ) -> tuple[Config, Competition, np.ndarray, list[int]]:
     comp = load_competition(cfg, paths)
-    cfg = resolve_config(cfg, comp)
     folds = read_folds(paths, comp)
+    cfg, plan = resolve_config(cfg, comp, paths, folds)
     n_folds = int(folds.max()) + 1
     wanted = only_folds if only_folds is not None else list(range(n_folds))
     bad = [f for f in wanted if f not in range(n_folds)]
     if bad:
         raise UserError(f"--folds: fold {bad[0]} does not exist (folds.csv has folds 0..{n_folds - 1})")
     check_training_inputs(cfg, comp)  # before prepare_experiment writes: bad input leaves no new artefact
-    prepare_experiment(cfg, paths)
+    prepare_experiment(cfg, paths, plan=plan)
     return cfg, comp, folds, wanted
 
 
