@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from imgclf.cli import parse_folds
@@ -37,8 +38,14 @@ def folds_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
 
 
 def train_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
-    """``--tuned`` trains tuning's best config as experiment ``<experiment>_tuned``."""
-    from imgclf.training.cv import run_cv, tuned_config  # torch (imports: see the module docstring)
+    """``--tuned`` trains tuning's best config as experiment ``<experiment>_tuned``. A rerun with
+    every fold finished returns in about a second, before torch is imported."""
+    from imgclf.training.status import finished_run  # no torch (imports: see the module docstring)
+
+    single_process = "WORLD_SIZE" not in os.environ  # under torchrun every rank takes the same path
+    if not args.tuned and single_process and finished_run(cfg, paths, parse_folds(args.folds)):
+        return
+    from imgclf.training.cv import run_cv, tuned_config  # torch
     from imgclf.training.distributed import dist_info, on_main
 
     if args.tuned:

@@ -9,6 +9,7 @@ import pytest
 
 from imgclf.data.tables import check_unique_ids, read_csv_strings, resolve_image_paths, sort_class_values
 from imgclf.errors import DataError
+from tests.helpers.filekinds import write_csv_as_it_comes
 
 
 @pytest.mark.parametrize(("values", "expected"), [
@@ -44,3 +45,16 @@ def test_empty_and_duplicate_ids_name_the_row_and_column(tmp_path: Path) -> None
     csv.write_text("image,label\n")
     with pytest.raises(DataError, match="no rows"):
         read_csv_strings(csv)
+
+
+def test_csv_as_it_comes_bom_crlf_quotes_spaces_and_leading_zeros(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"image_id": ["007", "0042", "a, b", "x y"], "label": ["cat", "dog", "cat", "fox"]})
+    write_csv_as_it_comes(frame, tmp_path / "train.csv")
+    raw = (tmp_path / "train.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw and b'"007  "' in raw
+    read = read_csv_strings(tmp_path / "train.csv")
+    assert list(read.columns) == ["image_id", "label"]
+    assert read["image_id"].tolist() == ["007", "0042", "a, b", "x y"]  # strings, as written
+    assert read["label"].tolist() == ["cat", "dog", "cat", "fox"]
+    (tmp_path / "blank.csv").write_text("id,label\r\na,   \r\nb,dog\r\n")
+    assert read_csv_strings(tmp_path / "blank.csv")["label"].isna().tolist() == [True, False]

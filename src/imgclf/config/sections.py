@@ -36,6 +36,11 @@ class DataConfig(Section):
     test_dir: str | None = None
     cache: Literal["auto", "ram", "none"] = "auto"
     cache_max_gb: float = Field(4.0, ge=0)
+    # Crop to the object before resizing, once, before the decoded cache (data/crop.py).
+    crop: Literal["none", "center", "boxes", "faces"] = "none"
+    crop_fraction: float = Field(1.0, gt=0, le=1)  # centre crop (and the fallback of boxes/faces)
+    crop_margin: float = Field(0.25, ge=0, le=2)  # boxes/faces widened by this share of their size
+    boxes_csv: Path | None = None  # crop=boxes: id,x,y,w,h (or xmin,ymin,xmax,ymax); relative to data.dir
     # Mask layout: ages >= old_age_threshold are the oldest class (the competition uses 60).
     mask_young_age_threshold: int = 30
     mask_old_age_threshold: int = 60

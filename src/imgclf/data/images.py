@@ -1,4 +1,6 @@
-"""Image files: finding them on disk and decoding them with OpenCV into RGB uint8."""
+"""Image files: finding them on disk, checking they are whole, decoding, cropping and resizing them.
+
+Decoding itself lives in ``data.decode`` (Pillow, as the reference tools show an image)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
+from imgclf.data.crop import CropPlan
+from imgclf.data.decode import oriented_size, read_image
 from imgclf.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -32,38 +37,22 @@ def list_non_images(folder: Path) -> list[Path]:
                       and not e.name.lower().endswith(IMAGE_EXTENSIONS))
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode ``path`` to an HxWx3 RGB uint8 array (grayscale, RGBA and 16-bit handled)."""
-    path = str(path)
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        if not os.path.exists(path):
-            raise DataError(f"image file not found: {path}")
-        if os.path.getsize(path) == 0:
-            raise DataError(f"image file is empty (0 bytes): {path}")
-        raise DataError(f"cannot decode image file (corrupt or not an image): {path}")
-    return to_rgb_uint8(image)
+def read_resized(path: str | Path, side: int, crop: CropPlan | None = None) -> np.ndarray:
+    """Decode, crop (``data.crop``) and resize to ``side``x``side`` (area interpolation when
+    shrinking). A big JPEG is decoded at a reduced scale that still covers the crop at ``side``."""
+    return resize_square(read_cropped(path, side, crop)[0], side)
 
 
-def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        scaled = image.astype(np.float32)
-        top = float(scaled.max()) or 1.0
-        image = (scaled * (255.0 / top) if top > 1.0 else scaled * 255.0).clip(0, 255).astype(np.uint8)
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 1:
-        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+def read_cropped(path: str | Path, side: int, crop: CropPlan | None = None) -> tuple[np.ndarray, bool]:
+    """The decoded image after its crop, and whether the crop fell back to the centre crop."""
+    if crop is None or not crop.active:
+        return read_image(path, min_side=side), False
+    size = oriented_size(path) if crop.mode == "boxes" else None
+    image = read_image(path, min_side=crop.decode_side(side, str(path), size))
+    return crop.apply(image, str(path), size[0] if size else None)
 
 
-def read_resized(path: str | Path, side: int) -> np.ndarray:
-    """Decode and resize to ``side``x``side`` (area interpolation when shrinking)."""
-    image = read_image(path)
+def resize_square(image: np.ndarray, side: int) -> np.ndarray:
     height, width = image.shape[:2]
     if (height, width) == (side, side):
         return image
@@ -102,17 +91,22 @@ def image_file_problem(path: str | Path) -> str | None:
     kind = image_format(head)
     if kind is None:
         return "not an image (unknown file format)"
-    if kind == "png" and b"IEND" not in tail:
+    return truncation_problem(kind, tail, path)
+
+
+def truncation_problem(kind: str, tail: bytes, path: str | Path) -> str | None:
+    """The one truncation rule (the EDA and the pre-flight check both use it): a PNG whose last
+    1024 bytes hold no IEND chunk, or a JPEG whose last 1024 bytes hold no end-of-image marker and
+    that Pillow cannot decode to the end (some cameras append data after the marker). Decoders
+    return a half-grey image for such files rather than failing, so decoding alone does not tell."""
+    if kind == "png" and b"IEND" not in tail[-1024:]:
         return "truncated PNG (no IEND chunk at its end)"
-    if kind == "jpeg" and not tail.rstrip(b"\x00").endswith(b"\xff\xd9"):
-        return _decode_problem(path)  # no end marker: usually cut short, but some cameras append data
+    if kind == "jpeg" and b"\xff\xd9" not in tail[-1024:]:
+        return _decode_problem(path)
     return None
 
 
 def _decode_problem(path: str | Path) -> str | None:
-    # Pillow (a matplotlib dependency) reports truncation, OpenCV does not; only this check needs it
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             image.load()

@@ -13,15 +13,22 @@ from imgclf.errors import DataError
 
 
 def read_csv_strings(path: Path, what: str | None = None) -> pd.DataFrame:
-    """A CSV as strings (empty cells NaN); a missing, unparsable or empty file is a DataError."""
+    """A CSV as it comes from a competition: every cell a string as written (``007`` stays
+    ``007``), a UTF-8 byte-order mark dropped, CRLF or LF line ends, quoted fields, and spaces around
+    column names and cells stripped (an empty cell is NaN). A missing, unparsable or empty file is a
+    DataError naming it."""
     if not path.is_file():
         raise DataError(f"{what or path.name} not found: {path}")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig",
+                            skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from None
     if frame.empty:
         raise DataError(f"{path}: no rows")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for column in frame.columns:
+        frame[column] = frame[column].str.strip().replace("", np.nan)
     return frame
 
 

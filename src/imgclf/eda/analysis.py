@@ -17,6 +17,7 @@ from scipy.stats import ks_2samp
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
 from imgclf.data.sizing import auto_image_size, size_from_sides
+from imgclf.eda.formats import conversion_notes, format_counts
 from imgclf.eda.scan import BAD_STATUSES, EXT_KIND
 from imgclf.errors import DataError
 
@@ -88,6 +89,8 @@ def split_profile(files: pd.DataFrame) -> dict:
         "dtypes": ok["dtype"].value_counts().to_dict(),
         "distinct_sizes": len(sizes), "top_sizes": sizes.head(5).to_dict(),
         "type_mismatch": mismatch["file"].tolist(),
+        "formats": format_counts(files), "modes": ok["mode"].value_counts().to_dict(),
+        "conversions": conversion_notes(files),
     }
     for column in ("width", "height", "short_side", "aspect", "kb"):
         values = ok[column]
@@ -193,6 +196,9 @@ def findings(summary: dict, files: pd.DataFrame, dups: pd.DataFrame) -> list[str
         if len(profile["channels"]) > 1 or 4 in profile["channels"] or set(profile["dtypes"]) - {"uint8"}:
             out.append(f"{split} mixes channels {profile['channels']} / bit depths {profile['dtypes']}: "
                        "every image is converted to 8-bit RGB")
+        converted = {k: n for k, n in profile["formats"].items() if n and k != "grayscale"}
+        if converted:
+            out.append(f"{split} files converted on decoding: {converted} (see 'Colour modes' below)")
     out += [f"train/test shift in {row['property']}: median {row['train_median']} vs {row['test_median']} "
             f"(KS {row['ks']}, p={row['p_value']})" for row in summary["shift"] if row["shifted"]]
     return out

@@ -41,6 +41,7 @@ def _files(summary: dict, figures: dict[str, str]) -> list[str]:
                    "distinct sizes", "most common (WxH)", "short side min/median/max",
                    "aspect min/median/max", "KB min/median/max"], rows)
     out += _figure(figures, "formats") + _figure(figures, "sizes")
+    out += _conversions(summary)
     size = summary["image_size"]
     used = (f"configured **data.image_size={size['configured']}**" if size["configured"]
             else f"training will use **data.image_size={size['auto_image_size']}** (auto)")
@@ -48,6 +49,16 @@ def _files(summary: dict, figures: dict[str, str]) -> list[str]:
             f"`data.image_size={size['suggested']}` (multiple of 8, capped at data.max_auto_image_size="
             f"{size['cap']}); {used}.", ""]
     return out
+
+
+def _conversions(summary: dict) -> list[str]:
+    """What decoding will convert, and how, per split (the categories of ``eda.formats``)."""
+    out = ["### Colour modes, orientation, transparency, bit depth", ""]
+    out += _table(["split", "Pillow modes", *summary["train"]["formats"]],
+                  [[split, _kv(summary[split]["modes"]), *summary[split]["formats"].values()]
+                   for split in ("train", "test")])
+    notes = [f"- {split}: {note}" for split in ("train", "test") for note in summary[split]["conversions"]]
+    return out + (notes or ["Nothing to convert: every image is 8-bit RGB or grey, upright, opaque."]) + [""]
 
 
 def _kv(mapping: dict) -> str:
@@ -93,6 +104,19 @@ def _stats(summary: dict, figures: dict[str, str]) -> list[str]:
     return out + _figure(figures, "shift")
 
 
+def _crop(summary: dict, figures: dict[str, str]) -> list[str]:
+    crop = summary.get("crop")
+    if not crop:
+        return []
+    share = crop["fell_back"] / max(1, crop["checked"])
+    sample = ("" if crop["checked"] == crop["of"]
+              else f" (a random sample of {crop['checked']} of {crop['of']})")
+    return [f"## Crop (data.crop={crop['mode']})", "",
+            f"Margin {crop['margin']}, centre fraction {crop['fraction']}: **{crop['fell_back']} of "
+            f"{crop['checked']} images ({share:.1%}) fell back to the centre crop**{sample}.", ""] + \
+        _figure(figures, "crops")
+
+
 def _groups_and_attributes(summary: dict, figures: dict[str, str]) -> list[str]:
     out = []
     groups = summary["groups"]
@@ -117,6 +141,7 @@ def render_report(summary: dict, dups: pd.DataFrame, figures: dict[str, str]) ->
     out += [f"- **{flag}**" for flag in summary["flags"]] or ["None."]
     out += [""] + _classes(summary, figures) + _files(summary, figures) + _problems(summary, dups)
     out += _stats(summary, figures) + _groups_and_attributes(summary, figures)
+    out += _crop(summary, figures)
     out += ["## Samples", ""] + _figure(figures, "samples")
     out += ["Every file's measurements: `files.csv`; duplicate sets: `duplicates.csv`; numbers: "
             "`summary.json`.", ""]

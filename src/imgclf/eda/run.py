@@ -13,6 +13,7 @@ from imgclf.config.loading import dump_yaml
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
 from imgclf.eda.analysis import analyse, grid_ids
+from imgclf.eda.crops import crop_summary
 from imgclf.eda.plots import plot_all
 from imgclf.eda.report import render_report
 from imgclf.eda.scan import scan_split
@@ -32,6 +33,9 @@ def run_eda(cfg: Config, paths: Paths, comp: Competition) -> dict:
     files["class"] = [comp.classes[v] if not pd.isna(v) else "" for v in files["label"]]
     summary, dups = analyse(cfg, comp, files)
     figures = plot_all(comp, files, summary, picks, thumbs, paths.eda_file)
+    summary["crop"] = crop_summary(cfg, comp, paths.eda_file("crops.png"))
+    if summary["crop"]:
+        figures["crops"] = summary["crop"]["figure"]
     write_csv(paths.eda_file("files.csv"), files)
     write_csv(paths.eda_file("duplicates.csv"), dups)
     write_text(paths.eda_file("summary.json"), json.dumps(summary, indent=1, default=_plain))

@@ -7,6 +7,7 @@ EDA, recorded in the ``status`` column, not a reason to stop.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,15 +16,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
-from imgclf.data.images import image_format, to_rgb_uint8
+from imgclf.data.decode import opencv_to_rgb, pil_to_rgb
+from imgclf.data.images import image_format, truncation_problem
+from imgclf.eda.formats import describe_header
+from imgclf.errors import DataError
 
 EXT_KIND = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff",
             ".webp": "webp"}
 # Statuses that make a file useless for training (reported as corrupt / unreadable / zero-byte).
 BAD_STATUSES = ("empty", "missing", "unreadable", "truncated")
 THUMB_SIDE = 64
+STATS_SIDE = 256  # big JPEGs are decoded at a reduced scale that keeps at least this side
 
 cv2.setLogLevel(2)  # OpenCV's own WARN lines would bury the progress bar; the report lists every bad file
 
@@ -33,19 +39,6 @@ def sniff_kind(data: bytes) -> str:
     if not data:
         return "empty"
     return image_format(data[:16]) or ("gif" if data.startswith(b"GIF8") else "unknown")
-
-
-def is_truncated(data: bytes, kind: str) -> bool:
-    """A JPEG without its end-of-image marker or a PNG without its IEND chunk was cut short.
-
-    Some decoders return a half-grey image for such files instead of failing, so the end marker is
-    checked even when decoding succeeds. (0xFFD9 cannot occur inside JPEG entropy-coded data.)
-    """
-    if kind == "jpeg":
-        return b"\xff\xd9" not in data[-1024:]
-    if kind == "png":
-        return b"IEND" not in data[-64:]
-    return False
 
 
 def _thumbnail(rgb: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
@@ -58,7 +51,8 @@ def _thumbnail(rgb: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
 def inspect_file(path: Path, want_thumb: bool = False) -> tuple[dict, np.ndarray | None]:
     """Everything the EDA needs from one file, read once; never raises for a bad file."""
     row: dict = {"ext": path.suffix.lower(), "bytes": 0, "md5": "", "kind": "", "status": "ok",
-                 "height": np.nan, "width": np.nan, "channels": np.nan, "dtype": "",
+                 "height": np.nan, "width": np.nan, "channels": np.nan, "dtype": "", "mode": "",
+                 "orientation": 1, "alpha": False, "bits": np.nan,
                  "mean_r": np.nan, "mean_g": np.nan, "mean_b": np.nan,
                  "std_r": np.nan, "std_g": np.nan, "std_b": np.nan}
     try:
@@ -71,28 +65,45 @@ def inspect_file(path: Path, want_thumb: bool = False) -> tuple[dict, np.ndarray
         row["status"] = "empty"
         return row, None
     row["md5"] = hashlib.md5(data, usedforsecurity=False).hexdigest()
-    # The same flag as cv2.imread(path, IMREAD_UNCHANGED), decoded from the bytes already in memory.
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        row["status"] = "unreadable"
+    try:
+        rgb = _decode_for_stats(data, row)
+    except DataError as exc:
+        cut = truncation_problem(row["kind"], data[-1024:], path)
+        row.update(status="truncated" if cut else "unreadable", error=cut or str(exc)[:120])
         return row, None
-    if is_truncated(data, row["kind"]):
+    if truncation_problem(row["kind"], data[-1024:], path):
         row["status"] = "truncated"
-    row.update(height=image.shape[0], width=image.shape[1], channels=1 if image.ndim == 2 else image.shape[2],
-               dtype=str(image.dtype))
-    rgb = to_rgb_uint8(image)  # what the model will see: bit depth and channels normalised
-    mean, std = cv2.meanStdDev(rgb)
+    mean, std = cv2.meanStdDev(rgb)  # what the model will see: oriented, 8-bit RGB
     for i, channel in enumerate("rgb"):
         row[f"mean_{channel}"] = float(mean[i, 0]) / 255.0
         row[f"std_{channel}"] = float(std[i, 0]) / 255.0
     return row, (_thumbnail(rgb) if want_thumb else None)
 
 
+def _decode_for_stats(data: bytes, row: dict) -> np.ndarray:
+    """Fills the format columns of ``row`` from the header; decodes at a reduced scale (statistics
+    do not need 24 megapixels). Raises DataError when nothing can decode the bytes."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            row.update(describe_header(image))
+            image.draft(None, (STATS_SIDE, STATS_SIDE))
+            return pil_to_rgb(ImageOps.exif_transpose(image))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if array is None:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"cannot decode ({reason})") from None
+        channels = 1 if array.ndim == 2 else array.shape[2]
+        row.update(height=array.shape[0], width=array.shape[1], channels=channels, dtype=str(array.dtype),
+                   mode=f"opencv:{channels}ch", alpha=channels in (2, 4), bits=8 * array.dtype.itemsize)
+        return opencv_to_rgb(array)
+
+
 def scan_split(frame: pd.DataFrame, split: str, data_dir: Path, thumb_ids: Iterable[str] = (),
                workers: int | None = None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Inspect every file of ``frame`` (columns id, path and maybe label/group): one row per file.
 
-    Decoding runs in threads (OpenCV releases the GIL); rows keep ``frame``'s order.
+    Decoding runs in threads (Pillow and OpenCV release the GIL); rows keep ``frame``'s order.
     """
     wanted = set(thumb_ids)
     workers = workers or min(8, os.cpu_count() or 1)

@@ -51,7 +51,7 @@ def score_table(blends: dict[str, Blend], singles: dict[str, np.ndarray], labels
 def run_ensemble(cfg: Config, paths: Paths) -> dict:
     comp = load_competition(cfg, paths)
     folds = read_folds(paths, comp)
-    experiments = selected_experiments(cfg, paths)
+    experiments = selected_experiments(cfg, paths, int(folds.max()) + 1, need_checkpoints=False)
     models = [load_model_predictions(paths, comp, folds, e) for e in experiments]
     labels = comp.train["label"].to_numpy()
     metric = get_metric(cfg.metric)

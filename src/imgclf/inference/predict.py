@@ -11,6 +11,7 @@ import yaml
 
 from imgclf.atomic import write_csv, write_text
 from imgclf.config.schema import Config, validate_config
+from imgclf.data.boxes import competition_crop
 from imgclf.data.competition import Competition
 from imgclf.data.folds import check_experiment_folds, read_folds
 from imgclf.data.ingest import load_competition
@@ -90,10 +91,10 @@ def _predict_views(ecfg: Config, paths: Paths, comp: Competition, folds: np.ndar
     """Per-view logits of every fold's model: on the test images (folds, views, rows, classes, in
     test order) and on its validation images (views, OOF rows, classes), with the OOF ids and folds."""
     device = pick_device(ecfg)
-    size = ecfg.data.image_size
+    size, crop = ecfg.data.image_size, competition_crop(ecfg.data, comp)
     test_ds = ImageDataset(comp.test["path"].to_numpy(), None, size, None,
-                           table_images(comp.test, size, ecfg, paths, "test"))
-    train_images = table_images(comp.train, size, ecfg, paths, "train")
+                           table_images(comp.test, size, ecfg, paths, "test", crop), crop)
+    train_images = table_images(comp.train, size, ecfg, paths, "train", crop)
     n_folds = int(folds.max()) + 1
     test_parts, oof_parts, ids, fold_of = [], [], [], []
     for fold in range(n_folds):
@@ -106,7 +107,7 @@ def _predict_views(ecfg: Config, paths: Paths, comp: Competition, folds: np.ndar
         test_parts.append(in_order)
         va = np.flatnonzero(folds == fold)
         valid_ds = ImageDataset(comp.train["path"].to_numpy()[va], None, size, None,
-                                None if train_images is None else train_images[va])
+                                None if train_images is None else train_images[va], crop)
         logits, rows = predict_views(model, make_loader(valid_ds, ecfg, device, train=False), rt, views,
                                      desc=f"{experiment} oof fold {fold}")
         oof_parts.append(logits)
@@ -126,4 +127,5 @@ def run_inference(cfg: Config, paths: Paths) -> dict[str, dict]:
     comp = load_competition(cfg, paths)
     folds = read_folds(paths, comp)
     check_inference_inputs(comp)
-    return {e: infer_experiment(cfg, paths, comp, folds, e) for e in selected_experiments(cfg, paths)}
+    experiments = selected_experiments(cfg, paths, int(folds.max()) + 1)
+    return {e: infer_experiment(cfg, paths, comp, folds, e) for e in experiments}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from imgclf.data.folds import check_experiment_folds, folds_digest
 from imgclf.errors import DataError, UserError
 from imgclf.paths import Paths
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ModelPredictions:
@@ -28,18 +31,34 @@ class ModelPredictions:
     test: np.ndarray  # (n_test, n_classes), rows in comp.test order
 
 
-def selected_experiments(cfg: Config, paths: Paths) -> list[str]:
-    """``ensemble.experiments``, or every experiment with a saved config."""
+def selected_experiments(cfg: Config, paths: Paths, n_folds: int, need_checkpoints: bool = True) -> list[str]:
+    """``ensemble.experiments`` (each must be complete), or every experiment with a saved config
+    whose folds are all trained: a partly trained one (``--folds 0`` for a quick look, or an
+    interrupted run) is left out with one warning line naming it and the command that completes it."""
     found = paths.experiments()
     if cfg.ensemble.experiments is None:
         if not found:
             raise UserError(f"no trained experiment under {paths.comp_dir}: run pipelines/03_train.py first")
-        return found
+        complete = [e for e in found if not unfinished_folds(paths, e, n_folds, need_checkpoints)]
+        for experiment in found:
+            if experiment not in complete:
+                left = ",".join(map(str, unfinished_folds(paths, experiment, n_folds, need_checkpoints)))
+                log.warning("experiment '%s' left out: fold(s) %s not finished; complete it with "
+                            "pipelines/03_train.py --set experiment=%s", experiment, left, experiment)
+        if not complete:
+            check_folds_finished(paths, found[0], n_folds, need_checkpoints)  # raises, naming the fold
+        return complete
     missing = [e for e in cfg.ensemble.experiments if e not in found]
     if missing:
         raise UserError(f"ensemble.experiments: '{missing[0]}' has no config.yaml under {paths.comp_dir} "
                         f"(trained: {', '.join(found) or 'none'})")
     return list(cfg.ensemble.experiments)
+
+
+def unfinished_folds(paths: Paths, experiment: str, n_folds: int, need_checkpoints: bool = True) -> list[int]:
+    """Folds without their OOF predictions (or, for inference, their best checkpoint)."""
+    return [k for k in range(n_folds) if not (paths.fold_oof(k, experiment).is_file() and (
+        not need_checkpoints or paths.best_ckpt(k, experiment).is_file()))]
 
 
 def check_folds_finished(paths: Paths, experiment: str, n_folds: int, need_checkpoints: bool = True) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 
 from imgclf.atomic import write_text
 from imgclf.config.schema import Config
+from imgclf.data.boxes import competition_crop
 from imgclf.data.competition import Competition
 from imgclf.data.folds import folds_digest
 from imgclf.data.images import read_resized
@@ -44,7 +45,8 @@ def view_evidence(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarra
     n = len(comp.train)
     rows = np.sort(rng.choice(n, size=PROBE_IMAGES, replace=False)) if n > PROBE_IMAGES else np.arange(n)
     files = comp.train["path"].to_numpy()[rows]
-    images = np.stack([read_resized(f, PROBE_SIDE) for f in files])
+    crop = competition_crop(cfg.data, comp)
+    images = np.stack([read_resized(f, PROBE_SIDE, crop) for f in files])
     evidence = probe_views(images, comp.train["label"].to_numpy()[rows], folds[rows], seed=cfg.seed)
     record = {"folds": digest, "seed": cfg.seed, "evidence": evidence}
     write_text(paths.views_json, json.dumps(record, indent=1))

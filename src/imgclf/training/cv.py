@@ -19,19 +19,14 @@ from imgclf.data.ingest import load_competition
 from imgclf.errors import UserError
 from imgclf.lock import clear_stale, hold_lock
 from imgclf.paths import Paths
-from imgclf.planning.run import plan_experiment, save_plan
+from imgclf.planning.run import save_plan
 from imgclf.training.distributed import dist_info, held_by_main, on_main
 from imgclf.training.fit import run_fold
 from imgclf.training.oof import predict_fold_oof, summarise_cv
 from imgclf.training.preflight import check_training_inputs
+from imgclf.training.status import resolve_config
 
 log = logging.getLogger(__name__)
-
-
-def resolve_config(cfg: Config, comp: Competition, paths: Paths, folds: np.ndarray) -> tuple[Config, dict]:
-    """Fill the data-dependent defaults (the training plan: batch, epochs, warm-up, image side; the
-    label-preserving views) so the saved config reproduces the run; also returns the plan's record."""
-    return plan_experiment(cfg, paths, comp, folds)
 
 
 def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None,
@@ -71,7 +66,8 @@ def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None
     bad = [f for f in wanted if f not in range(n_folds)]
     if bad:
         raise UserError(f"--folds: fold {bad[0]} does not exist (folds.csv has folds 0..{n_folds - 1})")
-    check_training_inputs(cfg, comp)  # before prepare_experiment writes: bad input leaves no new artefact
+    if any(not paths.fold_oof(f).is_file() for f in wanted):  # nothing to train: nothing to check
+        check_training_inputs(cfg, comp)  # before prepare_experiment writes: bad input leaves no artefact
     prepare_experiment(cfg, paths, plan=plan)
     return cfg, comp, folds, wanted
 

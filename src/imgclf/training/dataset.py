@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import albumentations as A
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 
 from imgclf.atomic import atomic_path
 from imgclf.config.schema import Config
+from imgclf.data.crop import CropPlan
 from imgclf.data.images import read_resized
 from imgclf.paths import Paths
 from imgclf.training.distributed import DistInfo, available_cpus
@@ -30,8 +32,10 @@ class ImageDataset(Dataset):
     """Row ``i`` -> (HxWx3 uint8 tensor, label or -1, i)."""
 
     def __init__(self, paths: list[Path] | np.ndarray, labels: np.ndarray | None, size: int,
-                 transform: A.Compose | None = None, images: np.ndarray | None = None):
+                 transform: A.Compose | None = None, images: np.ndarray | None = None,
+                 crop: CropPlan | None = None):
         self.paths = [str(p) for p in paths]
+        self.crop = crop  # applied when decoding from the files (the cache has it baked in)
         self.labels = np.full(len(self.paths), -1, dtype=np.int64) if labels is None else np.asarray(labels)
         self.size = size
         self.transform = transform
@@ -42,7 +46,7 @@ class ImageDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
         image = (np.array(self.images[i]) if self.images is not None
-                 else read_resized(self.paths[i], self.size))
+                 else read_resized(self.paths[i], self.size, self.crop))
         if self.transform is not None and self.transform.transforms:
             image = self.transform(image=np.ascontiguousarray(image))["image"]
         return torch.from_numpy(np.ascontiguousarray(image)), int(self.labels[i]), i
@@ -129,8 +133,8 @@ def make_loader(dataset: ImageDataset, cfg: Config, device: torch.device, train:
         worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(seed))
 
 
-def files_fingerprint(paths: list[Path] | np.ndarray, size: int) -> str:
-    digest = hashlib.sha1(str(size).encode())
+def files_fingerprint(paths: list[Path] | np.ndarray, size: int, crop: CropPlan | None = None) -> str:
+    digest = hashlib.sha1(f"{size}|{crop.key() if crop is not None else 'none'}".encode())
     for path in paths:
         stat = os.stat(path)
         digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
@@ -138,24 +142,28 @@ def files_fingerprint(paths: list[Path] | np.ndarray, size: int) -> str:
 
 
 def decoded_cache(files: list[Path] | np.ndarray, size: int, cfg: Config, paths: Paths,
-                  label: str) -> np.ndarray | None:
-    """All images decoded and resized once into a memory-mapped uint8 array, reused across folds,
-    stages and runs (keyed by the files' names, sizes, mtimes and the side); None when off or too big."""
+                  label: str, crop: CropPlan | None = None) -> np.ndarray | None:
+    """All images decoded, cropped and resized once into a memory-mapped uint8 array, reused across
+    folds, stages and runs (keyed by the files' names, sizes, mtimes, the side and the crop); None
+    when off or too big."""
     need_gb = len(files) * size * size * 3 / 1e9
     if cfg.data.cache == "none" or need_gb > cfg.data.cache_max_gb:
         if cfg.data.cache == "ram":
             log.warning("data.cache: %.1f GB needed > data.cache_max_gb=%.1f; decoding every epoch",
                         need_gb, cfg.data.cache_max_gb)
         return None
-    target = paths.decoded_cache_npy(label, size, files_fingerprint(files, size))
+    target = paths.decoded_cache_npy(label, size, files_fingerprint(files, size, crop))
     if not target.is_file():
         with atomic_path(target) as tmp:
             array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                               shape=(len(files), size, size, 3))
             _reserve(tmp)
-            for i, path in enumerate(tqdm(files, desc=f"decode {label}", unit="img", leave=False,
-                                          mininterval=1.0)):
-                array[i] = read_resized(path, size)
+            # Pillow, OpenCV and the face cascades release the GIL: threads decode in parallel.
+            with ThreadPoolExecutor(max(1, min(8, available_cpus()))) as pool:
+                decoded = pool.map(lambda path: read_resized(path, size, crop), files)
+                for i, image in enumerate(tqdm(decoded, total=len(files), desc=f"decode {label}",
+                                               unit="img", leave=False, mininterval=1.0)):
+                    array[i] = image
             array.flush()
             del array
     return np.load(target, mmap_mode="r")
@@ -175,6 +183,7 @@ def _reserve(path: Path) -> None:
             os.close(fd)
 
 
-def table_images(frame: pd.DataFrame, size: int, cfg: Config, paths: Paths, label: str) -> np.ndarray | None:
+def table_images(frame: pd.DataFrame, size: int, cfg: Config, paths: Paths, label: str,
+                 crop: CropPlan | None = None) -> np.ndarray | None:
     """``decoded_cache`` of a competition table's ``path`` column."""
-    return decoded_cache(frame["path"].to_numpy(), size, cfg, paths, label)
+    return decoded_cache(frame["path"].to_numpy(), size, cfg, paths, label, crop)

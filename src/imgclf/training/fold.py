@@ -13,6 +13,7 @@ from timm.utils import ModelEmaV3
 from torch import nn
 
 from imgclf.config.schema import Config
+from imgclf.data.boxes import competition_crop
 from imgclf.data.competition import Competition
 from imgclf.errors import ConfigError
 from imgclf.metrics import get_metric
@@ -142,13 +143,13 @@ def _model_and_runtime(cfg: Config, comp: Competition, device: torch.device,
 def _datasets(cfg: Config, paths: Paths, comp: Competition, train: tuple[np.ndarray, np.ndarray],
               valid: tuple[np.ndarray, np.ndarray], info: DistInfo) -> tuple[ImageDataset, ImageDataset]:
     """The fold's training and validation images (rows, labels), from the decoded cache when on."""
-    size = cfg.data.image_size
-    images = main_first(lambda: table_images(comp.train, size, cfg, paths, "train"), info)
+    size, crop = cfg.data.image_size, competition_crop(cfg.data, comp)
+    images = main_first(lambda: table_images(comp.train, size, cfg, paths, "train", crop), info)
     files = comp.train["path"].to_numpy()
     (tr, train_labels), (va, valid_labels) = train, valid
     train_ds = ImageDataset(files[tr], train_labels, size, train_transform(cfg.augment, size),
-                            None if images is None else images[tr])
-    valid_ds = ImageDataset(files[va], valid_labels, size, None, None if images is None else images[va])
+                            None if images is None else images[tr], crop)
+    valid_ds = ImageDataset(files[va], valid_labels, size, None, None if images is None else images[va], crop)
     return train_ds, valid_ds
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from imgclf.atomic import write_csv, write_text
 from imgclf.config.schema import Config
+from imgclf.data.boxes import competition_crop
 from imgclf.data.competition import Competition
 from imgclf.errors import UserError
 from imgclf.metrics import get_metric, score_all
@@ -18,6 +19,7 @@ from imgclf.training.checkpoint import load_model_for_inference
 from imgclf.training.dataset import ImageDataset, make_loader, table_images
 from imgclf.training.distributed import device_for, dist_info, gather_rows, main_first, shard
 from imgclf.training.engine import make_runtime, pick_device, predict_logits, softmax
+from imgclf.training.status import print_cv
 
 
 def predict_fold_oof(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fold: int,
@@ -31,10 +33,10 @@ def predict_fold_oof(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
     if not info.is_main:
         rt.progress = False
     va = np.flatnonzero(folds == fold)
-    size = cfg.data.image_size
-    images = main_first(lambda: table_images(comp.train, size, cfg, paths, "train"), info)
+    size, crop = cfg.data.image_size, competition_crop(cfg.data, comp)
+    images = main_first(lambda: table_images(comp.train, size, cfg, paths, "train", crop), info)
     ds = ImageDataset(comp.train["path"].to_numpy()[va], comp.train["label"].to_numpy()[va], size, None,
-                      None if images is None else images[va])
+                      None if images is None else images[va], crop)
     loader = make_loader(ds, cfg, device, train=False, rows=shard(np.arange(len(va)), info))
     logits, rows = gather_rows(*predict_logits(model, loader, rt, views, cfg.infer.tta_merge,
                                                desc=f"oof fold {fold}"), info)
@@ -68,18 +70,7 @@ def summarise_cv(cfg: Config, paths: Paths, comp: Competition, n_folds: int,
         "pooled": score_all(labels, probs), "complete": len(per_fold) == n_folds, "n_oof": len(oof),
     }
     write_text(paths.cv_json(experiment), json.dumps(summary, indent=1))
-    _print_cv(summary)
+    print_cv(summary)
     plot_oof(labels, probs, comp.classes, paths.confusion_matrix_png(experiment),
              paths.per_class_f1_png(experiment))
     return summary
-
-
-def _print_cv(summary: dict) -> None:
-    metric = summary["metric"]
-    lines = [f"CV {summary['experiment']} ({metric})", "fold  score"]
-    lines += [f"{k:>4}  {v:.4f}" for k, v in summary["folds"].items()]
-    lines.append(f"mean  {summary['mean']:.4f} +- {summary['std']:.4f}")
-    lines.append("pooled OOF: " + "  ".join(f"{k} {v:.4f}" for k, v in summary["pooled"].items()))
-    if not summary["complete"]:
-        lines.append("(some folds are not trained yet: oof.csv is partial)")
-    print("\n".join(lines))

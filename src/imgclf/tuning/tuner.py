@@ -30,9 +30,9 @@ from imgclf.errors import UserError
 from imgclf.metrics import get_metric
 from imgclf.paths import Paths
 from imgclf.planning.plan import FIXED_OVERHEAD_S
-from imgclf.training.cv import resolve_config
 from imgclf.training.fit import run_fold
 from imgclf.training.preflight import check_training_inputs
+from imgclf.training.status import resolve_config
 from imgclf.tuning.report import print_summary, write_outputs
 from imgclf.tuning.search import check_space, make_pruner, make_sampler, suggest
 from imgclf.tuning.storage import open_storage, storage_label
