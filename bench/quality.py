@@ -3,7 +3,7 @@ score and wall time of (a) an RBF SVC on raw pixels, (b) a plain timm loop of th
 family (30 epochs, batch 32, flips + 90 degree turns, AdamW + one-cycle, no TTA) and (c) the
 pipeline's defaults (``bash run_all.sh --data SET``), side by side in one run.
 
-    python bench/quality.py [--sets binary25,rot14] [--skip svc,timm,pipeline] [--set KEY=VALUE ...]
+    python bench/quality.py [--sets binary25,rot14] [--skip svc,timm,pipeline] [--threads 1] [--set K=V]
 
 Writes ``bench/results/quality/quality.{md,json}``. Scores are on each set's held-out test labels.
 """
@@ -97,7 +97,8 @@ def pipeline(root: Path, work: Path, overrides: list[str]) -> dict:
     """``bash run_all.sh --data ROOT`` with the defaults, outputs under ``work``; its submission scored."""
     sets = [a for o in overrides for a in ("--set", o)]
     cmd = ["bash", str(REPO / "run_all.sh"), "--data", str(root), "--set", f"paths.root={work}", *sets]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
     (work / f"{root.name}.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["?"])[-1]}
@@ -141,7 +142,10 @@ def main() -> None:
     p.add_argument("--skip", default="", help="comma-separated sides to skip: svc,timm,pipeline")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="override for (c)")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--threads", type=int, default=1,
+                   help="compute threads of every side (1: on a shared machine two spin against each other)")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     skip = set(filter(None, args.skip.split(",")))
     made = make_sets(args.out / "data", args.sets.split(",") if args.sets else None)
     results, load = {}, os.getloadavg()

@@ -83,7 +83,8 @@ def plan_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndar
         log.info("%s", describe_views(evidence))
     planned = apply_plan(cfg, plan).updated(views)
     record = {"data": asdict(stats), "hardware": asdict(hardware), "plan": plan.to_dict(),
-              "augment": {k.split(".", 1)[1]: v for k, v in views.items()}, "augment_evidence": evidence}
+              "augment": {v: getattr(planned.augment, v) for v in VIEWS},
+              "augment_from_probe": sorted(k.split(".", 1)[1] for k in views), "augment_evidence": evidence}
     return planned, record
 
 
