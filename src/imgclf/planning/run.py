@@ -27,11 +27,20 @@ PROBE_IMAGES = 2500  # the probe reads at most this many train images
 VIEW_PROBABILITY = {"hflip": 0.5, "vflip": 0.5, "rot90": 1.0, "transpose": 0.5}
 
 
+def _single_labels(comp: Competition) -> np.ndarray | None:
+    """One class index per image, or None for targets that are not (the probe and the balance need it)."""
+    labels = comp.train["label"].to_numpy()
+    return labels if labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer) else None
+
+
 def data_stats(cfg: Config, comp: Competition, folds: np.ndarray) -> DataStats:
-    counts = np.bincount(comp.train["label"].to_numpy(), minlength=comp.num_classes)
-    present = counts[counts > 0]
+    labels = _single_labels(comp)
+    imbalance = 1.0
+    if labels is not None:
+        counts = np.bincount(labels, minlength=comp.num_classes)
+        imbalance = float(counts.max() / max(counts[counts > 0].min(), 1))
     return DataStats(n_train=len(comp.train), n_classes=comp.num_classes, n_folds=int(folds.max()) + 1,
-                     side=auto_image_size(comp, 4096), imbalance=float(present.max() / present.min()))
+                     side=auto_image_size(comp, 4096), imbalance=imbalance)
 
 
 def view_evidence(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray) -> dict:
@@ -58,7 +67,7 @@ def _views(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray) -> t
     unset = [v for v in VIEWS if getattr(cfg.augment, v) is None]
     if not unset:
         return {}, None
-    if not cfg.plan.probe_views:
+    if not cfg.plan.probe_views or _single_labels(comp) is None:
         return {f"augment.{v}": 0.0 for v in unset}, None
     evidence = view_evidence(cfg, paths, comp, folds)
     keep = {v for v, e in evidence["views"].items() if e["keep"]}
