@@ -20,6 +20,9 @@ import numpy as np
 
 Box = tuple[float, float, float, float]  # x, y, width, height in pixels
 DETECT_SIDE = 480  # faces are searched on a copy whose long side is at most this
+# Real faces gather 15-30 overlapping detections on phone-size scenes, false ones (on masked faces,
+# where the cascades rarely fire) 6-7 (bench/crop_faces.py): a wrong crop is worse than the centre.
+MIN_NEIGHBOURS = 8
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def find_face(image: np.ndarray) -> Box | None:
     gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
     min_side = max(20, round(0.08 * min(gray.shape)))
     for cascade in _cascades():
-        found, neighbours = cascade.detectMultiScale2(gray, scaleFactor=1.1, minNeighbors=5,
+        found, neighbours = cascade.detectMultiScale2(gray, scaleFactor=1.1, minNeighbors=MIN_NEIGHBOURS,
                                                       minSize=(min_side, min_side))
         if len(found):  # the best-supported detection: a false positive gathers fewer neighbours
             x, y, w, h = found[int(np.argmax(neighbours))]

@@ -151,6 +151,9 @@ def decoded_cache(files: list[Path] | np.ndarray, size: int, cfg: Config, paths:
         if cfg.data.cache == "ram":
             log.warning("data.cache: %.1f GB needed > data.cache_max_gb=%.1f; decoding every epoch",
                         need_gb, cfg.data.cache_max_gb)
+        if crop is not None and crop.mode == "faces":
+            log.warning("data.crop=faces without the decoded cache: faces are searched again in every "
+                        "epoch; allow data.cache (raise data.cache_max_gb) to search them once")
         return None
     target = paths.decoded_cache_npy(label, size, files_fingerprint(files, size, crop))
     if not target.is_file():
