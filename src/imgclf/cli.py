@@ -35,6 +35,8 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=None, help="YAML merged over configs/default.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="dotted config override, repeatable (e.g. train.epochs=3)")
+    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                        help="time budget of the whole run_all.sh (same as --set budget=SECONDS)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -43,6 +45,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     overrides = list(args.overrides)
     if args.data is not None:
         overrides.insert(0, f"data.dir={args.data.resolve()}")
+    if getattr(args, "budget", None) is not None:
+        overrides.insert(0, f"budget={args.budget}")
     return load_config(args.config, overrides)
 
 

@@ -94,6 +94,15 @@ class Paths:
     def config_yaml(self, experiment: str | None = None) -> Path:
         return self.experiment_dir(experiment) / "config.yaml"
 
+    def plan_json(self, experiment: str | None = None) -> Path:
+        """The training plan and the augmentation evidence the experiment was trained with."""
+        return self.experiment_dir(experiment) / "plan.json"
+
+    @property
+    def views_json(self) -> Path:
+        """The augmentation probe's evidence, reused while folds.csv is unchanged."""
+        return self.comp_dir / "views.json"
+
     def fold_dir(self, fold: int, experiment: str | None = None) -> Path:
         return self.experiment_dir(experiment) / f"fold{fold}"
 

@@ -34,7 +34,7 @@ def test_default_yaml_mirrors_the_schema() -> None:
     cfg = load_config()
     assert cfg == Config()
     assert ((cfg.train.epochs, cfg.folds.n_splits, cfg.model.name, cfg.data.image_size)
-            == (10, 5, "resnet10t", None))
+            == (None, 5, "resnet10t", None))  # null: from the training plan
 
 
 def test_config_file_merges_over_defaults_and_set_goes_last(tmp_path: Path) -> None:
@@ -104,7 +104,7 @@ def test_tune_space_rejects_unknown_parameter_paths() -> None:
 
 def test_updated_copy_is_revalidated() -> None:
     cfg = load_config()
-    assert cfg.updated({"train.epochs": 2}).train.epochs == 2 and cfg.train.epochs == 10
+    assert cfg.updated({"train.epochs": 2}).train.epochs == 2 and cfg.train.epochs is None
     with pytest.raises(ConfigError, match="train.epochs"):
         cfg.updated({"train.epochs": 0})
 

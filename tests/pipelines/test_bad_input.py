@@ -41,6 +41,7 @@ from imgclf.data.ingest import load_competition
 from imgclf.paths import Paths
 from imgclf.training.cv import prepare_experiment
 from imgclf.training.fit import run_fold
+from imgclf.training.status import resolve_config
 from tests.helpers.datasets import make_kaggle_dataset
 from tests.helpers.runs import REPO, one_thread_env
 
@@ -361,7 +362,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
         for name in ("folds.csv", "data_fingerprint.json", "classes.json"):
             shutil.copy2(root / "models" / COMP / name, paths.comp_dir / name)
         comp = load_competition(cfg, paths)
-        prepare_experiment(cfg, paths)
+        cfg, plan = resolve_config(cfg, comp, paths, read_folds(paths, comp))  # as 03_train.py plans it
+        prepare_experiment(cfg, paths, plan=plan)
 
         def stop_after_epoch_1(epoch: int, score: float) -> None:
             raise KeyboardInterrupt  # what Ctrl-C does: last.pt of epoch 1 stays

@@ -30,7 +30,9 @@ pytest_plugins = ["tests.helpers.pg"]  # the postgres_server / postgres_url fixt
 # Tiny and fast: 16 px, 60 images in 2 folds, a few optimiser steps per epoch.
 TINY = ["model.name=resnet10t", "model.pretrained=false", "folds.n_splits=2", "data.image_size=16",
         "train.num_workers=0", "train.warmup_epochs=0", "train.batch_size=8", "device=cpu",
-        "train.epochs=2", "tune.n_startup_trials=2"]
+        "train.epochs=2", "tune.n_startup_trials=2",
+        # views fixed: these tests open the study themselves with this config, before tune() plans
+        "augment.hflip=0", "augment.vflip=0", "augment.rot90=0", "augment.transpose=0"]
 COUNTED = ("COMPLETE", "PRUNED")
 pytestmark = pytest.mark.usefixtures("one_thread")  # up to two workers share two cores
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Literal
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from imgclf.config.sections import (
     PROJECT_ROOT,
@@ -22,6 +22,7 @@ from imgclf.config.sections import (
     LossName,
     ModelConfig,
     PathsConfig,
+    PlanConfig,
     SearchParam,
     Section,
     TrainConfig,
@@ -33,8 +34,8 @@ from imgclf.metrics import ALL_METRIC_NAMES
 # Re-exported: stages import the sections from here, beside the Config that holds them.
 __all__ = [
     "PROJECT_ROOT", "AugmentConfig", "Config", "DataConfig", "EnsembleConfig", "FoldsConfig", "InferConfig",
-    "LossName", "ModelConfig", "PathsConfig", "RESERVED_DIRS", "SearchParam", "Section", "TrainConfig",
-    "TuneConfig", "set_dotted", "unknown_key_error", "validate_config",
+    "LossName", "ModelConfig", "PathsConfig", "PlanConfig", "RESERVED_DIRS", "SearchParam", "Section",
+    "TrainConfig", "TuneConfig", "set_dotted", "unknown_key_error", "validate_config",
 ]
 
 # Folders under models/<comp>/ that are stage outputs, never experiments (eda/ saves its config too).
@@ -48,12 +49,15 @@ class Config(Section):
     task: Literal["auto", "single_label", "multi_label", "ordinal", "regression"] = "auto"
     seed: int = 42
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # seconds for the whole run_all.sh (run_all.sh --budget S); the plan fits training into it
+    budget: float | None = Field(280.0, gt=0)
     paths: PathsConfig = PathsConfig()
     data: DataConfig = DataConfig()
     folds: FoldsConfig = FoldsConfig()
     model: ModelConfig = ModelConfig()
     augment: AugmentConfig = AugmentConfig()
     train: TrainConfig = TrainConfig()
+    plan: PlanConfig = PlanConfig()
     infer: InferConfig = InferConfig()
     ensemble: EnsembleConfig = EnsembleConfig()
     tune: TuneConfig = TuneConfig()

@@ -78,8 +78,12 @@ class ModelConfig(Section):
 
 
 class AugmentConfig(Section):
-    hflip: float = Field(0.0, ge=0, le=1)  # off by default: flips are not label-preserving everywhere
-    vflip: float = Field(0.0, ge=0, le=1)
+    # Probabilities of the label-preserving views. None: decided by the augmentation probe on the
+    # competition's folds (planning.views): flips are not label-preserving everywhere (digits).
+    hflip: float | None = Field(None, ge=0, le=1)
+    vflip: float | None = Field(None, ge=0, le=1)
+    rot90: float | None = Field(None, ge=0, le=1)  # a random multiple of 90 degrees
+    transpose: float | None = Field(None, ge=0, le=1)
     rotate_limit: float = Field(10.0, ge=0, le=180)
     shift_limit: float = Field(0.08, ge=0, le=0.5)
     scale_limit: float = Field(0.1, ge=0, le=0.5)
@@ -89,15 +93,16 @@ class AugmentConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(10, ge=1)
+    # None (the default) for epochs, batch_size and warmup_epochs: from the training plan (planning.plan)
+    epochs: int | None = Field(None, ge=1)
     # per process: under torchrun the global batch is batch_size x processes
-    batch_size: int = Field(64, ge=1)
+    batch_size: int | None = Field(None, ge=1)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(0.02, ge=0)
     optimizer: Literal["adamw", "adam", "sgd", "nesterov"] = "adamw"
     momentum: float = Field(0.9, ge=0, lt=1)
     scheduler: Literal["cosine", "step", "plateau", "onecycle", "none"] = "cosine"
-    warmup_epochs: float = Field(1.0, ge=0)
+    warmup_epochs: float | None = Field(None, ge=0)
     step_size: int = Field(3, ge=1)  # StepLR period (epochs)
     step_gamma: float = Field(0.1, gt=0, le=1)
     loss: LossName = "ce"
@@ -132,8 +137,18 @@ class TrainConfig(Section):
         return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
 
+class PlanConfig(Section):
+    """How the training plan turns data and machine into steps (planning.plan)."""
+
+    min_steps: int = Field(600, ge=1)  # optimiser steps per fold at least (small data), budget permitting
+    max_steps: int = Field(20000, ge=1)  # and at most (large data)
+    epochs_for_large: int = Field(10, ge=1)  # large data: this many epochs, between the two bounds
+    train_share: float = Field(0.8, gt=0, le=1)  # of the budget (less fixed costs) for training
+    probe_views: bool = True  # decide the label-preserving views by the probe (when augment.* is null)
+
+
 class InferConfig(Section):
-    tta: list[str] | Literal["auto"] = "auto"  # auto: identity + the flips trained with
+    tta: list[str] | Literal["auto"] = "auto"  # auto: the views trained with that raise OOF
     tta_merge: Literal["prob", "logit"] = "prob"
     batch_size: int = Field(256, ge=1)
 

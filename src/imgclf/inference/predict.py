@@ -16,11 +16,11 @@ from imgclf.data.competition import Competition
 from imgclf.data.folds import check_experiment_folds, read_folds
 from imgclf.data.ingest import load_competition
 from imgclf.inference.predictions import check_folds_finished, data_stamp, selected_experiments
-from imgclf.inference.tta import tta_gain
+from imgclf.inference.tta import select_views, tta_gain
 from imgclf.paths import Paths
 from imgclf.training.checkpoint import load_model_for_inference
 from imgclf.training.dataset import ImageDataset, make_loader, table_images
-from imgclf.training.engine import make_runtime, pick_device, predict_logits, probabilities
+from imgclf.training.engine import make_runtime, merge_views, pick_device, predict_views, probabilities
 from imgclf.training.preflight import check_inference_inputs
 from imgclf.training.transforms import tta_views
 
@@ -61,39 +61,61 @@ def infer_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
         if saved.get("stamp") == stamp:
             log.info("%s: test.csv is up to date with its checkpoints and TTA, skipped", experiment)
             return saved["tta"]
+    per_view_test, oof_ids, oof_folds, per_view_oof = _predict_views(ecfg, paths, comp, folds, experiment,
+                                                                     views)
+    kept, multi = views, comp.multi_label
+    if ecfg.infer.tta == "auto" and len(views) > 1 and not multi:  # (multi-label: every view kept)
+        label_of = dict(zip(comp.train["id"].astype(str), comp.train["label"], strict=True))
+        labels = np.array([label_of[str(i)] for i in oof_ids])
+        kept_idx = select_views(per_view_oof, labels, views, ecfg.metric, ecfg.infer.tta_merge)
+        kept = [views[i] for i in kept_idx]
+        per_view_oof, per_view_test = per_view_oof[kept_idx], per_view_test[:, kept_idx]
+    merge = ecfg.infer.tta_merge
+    test_probs = np.mean([probabilities(merge_views(one_fold, merge, multi), multi)
+                          for one_fold in per_view_test], axis=0)
+    test = pd.DataFrame(test_probs, columns=comp.classes)
+    test.insert(0, "id", comp.test["id"].to_numpy())
+    oof = pd.DataFrame(probabilities(merge_views(per_view_oof, merge, multi), multi), columns=comp.classes)
+    oof.insert(0, "fold", oof_folds)
+    oof.insert(0, "id", oof_ids)
+    oof_tta = _in_train_order(oof, comp)
+    write_csv(paths.oof_tta_csv(experiment), oof_tta)
+    write_csv(paths.test_csv(experiment), test)
+    tta = tta_gain(ecfg, paths, comp, experiment, oof_tta, kept)
+    tta["candidates"] = views
+    write_text(stamp_file, json.dumps({"stamp": stamp, "tta": tta}, indent=1))
+    return tta
+
+
+def _predict_views(ecfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, experiment: str,
+                   views: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-view logits of every fold's model: on the test images (folds, views, rows, classes, in
+    test order) and on its validation images (views, OOF rows, classes), with the OOF ids and folds."""
     device = pick_device(ecfg)
     size, crop = ecfg.data.image_size, competition_crop(ecfg.data, comp)
     test_ds = ImageDataset(comp.test["path"].to_numpy(), None, size, None,
                            table_images(comp.test, size, ecfg, paths, "test", crop), crop)
     train_images = table_images(comp.train, size, ecfg, paths, "train", crop)
-    test_sum = np.zeros((len(comp.test), comp.num_classes))
-    oof_parts = []
+    n_folds = int(folds.max()) + 1
+    test_parts, oof_parts, ids, fold_of = [], [], [], []
     for fold in range(n_folds):
         model, state = load_model_for_inference(paths.best_ckpt(fold, experiment), comp, device)
         rt = make_runtime(ecfg, device, tuple(state["mean"].tolist()), tuple(state["std"].tolist()))
-        multi = comp.multi_label
-        logits, rows = predict_logits(model, make_loader(test_ds, ecfg, device, train=False), rt, views,
-                                      ecfg.infer.tta_merge, desc=f"{experiment} test fold {fold}",
-                                      multi_label=multi)
-        test_sum[rows] += probabilities(logits, multi)
+        logits, rows = predict_views(model, make_loader(test_ds, ecfg, device, train=False), rt, views,
+                                     desc=f"{experiment} test fold {fold}")
+        in_order = np.empty_like(logits)
+        in_order[:, rows] = logits
+        test_parts.append(in_order)
         va = np.flatnonzero(folds == fold)
         valid_ds = ImageDataset(comp.train["path"].to_numpy()[va], None, size, None,
                                 None if train_images is None else train_images[va], crop)
-        logits, rows = predict_logits(model, make_loader(valid_ds, ecfg, device, train=False), rt, views,
-                                      ecfg.infer.tta_merge, desc=f"{experiment} oof fold {fold}",
-                                      multi_label=multi)
-        part = pd.DataFrame(probabilities(logits, multi), columns=comp.classes)
-        part.insert(0, "fold", fold)
-        part.insert(0, "id", comp.train["id"].to_numpy()[va][rows])
-        oof_parts.append(part)
-    test = pd.DataFrame(test_sum / n_folds, columns=comp.classes)
-    test.insert(0, "id", comp.test["id"].to_numpy())
-    oof_tta = _in_train_order(pd.concat(oof_parts, ignore_index=True), comp)
-    write_csv(paths.oof_tta_csv(experiment), oof_tta)
-    write_csv(paths.test_csv(experiment), test)
-    tta = tta_gain(ecfg, paths, comp, experiment, oof_tta, views)
-    write_text(stamp_file, json.dumps({"stamp": stamp, "tta": tta}, indent=1))
-    return tta
+        logits, rows = predict_views(model, make_loader(valid_ds, ecfg, device, train=False), rt, views,
+                                     desc=f"{experiment} oof fold {fold}")
+        oof_parts.append(logits)
+        ids.append(comp.train["id"].to_numpy()[va][rows])
+        fold_of.append(np.full(len(rows), fold))
+    return (np.stack(test_parts), np.concatenate(ids), np.concatenate(fold_of),
+            np.concatenate(oof_parts, axis=1))
 
 
 def _in_train_order(oof: pd.DataFrame, comp: Competition) -> pd.DataFrame:

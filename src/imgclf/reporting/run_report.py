@@ -27,16 +27,45 @@ def write_run_report(paths: Paths, experiments: list[str], metric: str) -> Path:
         infer_file = paths.infer_json(exp)
         if infer_file.is_file():
             tta = json.loads(infer_file.read_text())["tta"]
-            tta_rows.append([exp, "+".join(tta["views"]), tta["oof_plain"], tta["oof_tta"], tta["gain"]])
+            tta_rows.append([exp, "+".join(tta.get("candidates", tta["views"])), "+".join(tta["views"]),
+                             tta["oof_plain"], tta["oof_tta"], tta["gain"]])
         pictures += _experiment_pictures(paths, exp, [int(k) for k in cv["folds"]])
     out += markdown_table(["experiment", "folds", "mean", "std", "pooled OOF"], rows)
-    out += ["## TTA (measured on OOF)", ""] + markdown_table(["experiment", "views", "plain", "with TTA",
-                                                              "gain"], tta_rows)
+    out += _plan_section(paths, experiments)
+    out += ["## TTA (measured on OOF; a candidate view is kept only when it raises the OOF score)", ""]
+    out += markdown_table(["experiment", "candidates", "kept", "plain", "with TTA", "gain"], tta_rows)
     out += _ensemble_section(paths, metric, pictures)
     out += _labels_section(paths)
     out += ["## Plots", ""] + [p + "\n" for p in pictures]
     write_text(paths.report_md, "\n".join(out))
     return paths.report_md
+
+
+def _plan_section(paths: Paths, experiments: list[str]) -> list[str]:
+    """Each experiment's training plan and the augmentation probe's evidence (plan.json)."""
+    rows, evidence_lines = [], []
+    for exp in experiments:
+        if not paths.plan_json(exp).is_file():
+            continue
+        record = json.loads(paths.plan_json(exp).read_text())
+        plan = record["plan"]
+        views = [v for v, p in record.get("augment", {}).items() if p]
+        rows.append([exp, plan["batch_size"], plan["epochs"], plan["steps_per_fold"], plan["warmup_epochs"],
+                     plan["image_size"], ", ".join(views) or "-", "; ".join(plan["reasons"])])
+        evidence = record.get("augment_evidence")
+        if evidence and not evidence_lines:
+            seen = ", ".join(f"{v} {e['valid_in_view']:.3f} ({'on' if e['keep'] else 'off'})"
+                             for v, e in evidence["views"].items())
+            evidence_lines = [f"Augmentation probe (RBF SVC on small pixels, {evidence['folds']} folds, "
+                              f"{evidence['n_valid']} validation images): accuracy {evidence['base']:.3f} "
+                              f"as they are (chance {evidence['chance']:.3f}, tolerance "
+                              f"{evidence['tolerance']:.3f}); in each view: {seen}.", ""]
+    if not rows:
+        return []
+    out = ["## Training plan", ""]
+    out += markdown_table(["experiment", "batch", "epochs", "steps/fold", "warm-up", "px", "trained views",
+                           "why"], rows)
+    return out + evidence_lines
 
 
 def _experiment_pictures(paths: Paths, experiment: str, folds: list[int]) -> list[str]:

@@ -19,6 +19,7 @@ from imgclf.data.ingest import load_competition
 from imgclf.errors import UserError
 from imgclf.lock import clear_stale, hold_lock
 from imgclf.paths import Paths
+from imgclf.planning.run import save_plan
 from imgclf.training.distributed import dist_info, held_by_main, on_main
 from imgclf.training.fit import run_fold
 from imgclf.training.oof import predict_fold_oof, summarise_cv
@@ -28,8 +29,9 @@ from imgclf.training.status import resolve_config
 log = logging.getLogger(__name__)
 
 
-def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None) -> None:
-    """Save the resolved config; refuse to mix with checkpoints made under a different one."""
+def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None,
+                       plan: dict | None = None) -> None:
+    """Save the resolved config (and its plan); refuse to mix with checkpoints made under a different one."""
     target = paths.config_yaml(experiment)
     if target.is_file():
         saved = yaml.safe_load(target.read_text()) or {}
@@ -40,6 +42,8 @@ def prepare_experiment(cfg: Config, paths: Paths, experiment: str | None = None)
                 f"was trained with another config ({'; '.join(diff[:3])}); start a new one with "
                 "--set experiment=NAME or delete that folder")
     write_text(target, dump_yaml(cfg))
+    if plan is not None:
+        save_plan(plan, paths, experiment)
     _check_folds_fingerprint(paths, experiment)
 
 
@@ -55,8 +59,8 @@ def _check_folds_fingerprint(paths: Paths, experiment: str | None) -> None:
 def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None
                 ) -> tuple[Config, Competition, np.ndarray, list[int]]:
     comp = load_competition(cfg, paths)
-    cfg = resolve_config(cfg, comp)
     folds = read_folds(paths, comp)
+    cfg, plan = resolve_config(cfg, comp, paths, folds)
     n_folds = int(folds.max()) + 1
     wanted = only_folds if only_folds is not None else list(range(n_folds))
     bad = [f for f in wanted if f not in range(n_folds)]
@@ -64,7 +68,7 @@ def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None
         raise UserError(f"--folds: fold {bad[0]} does not exist (folds.csv has folds 0..{n_folds - 1})")
     if any(not paths.fold_oof(f).is_file() for f in wanted):  # nothing to train: nothing to check
         check_training_inputs(cfg, comp)  # before prepare_experiment writes: bad input leaves no artefact
-    prepare_experiment(cfg, paths)
+    prepare_experiment(cfg, paths, plan=plan)
     return cfg, comp, folds, wanted
 
 

@@ -147,28 +147,37 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, loader: Iterable, rt: Runtime, views: list[str] | None = None,
-                   merge: str = "prob", desc: str = "predict",
-                   multi_label: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Logits (or log of TTA-averaged probabilities) per row, and the row indices they belong to.
-    ``multi_label``: one sigmoid per output, so TTA averages sigmoid probabilities and returns their logit."""
+def predict_views(model: nn.Module, loader: Iterable, rt: Runtime, views: list[str],
+                  desc: str = "predict") -> tuple[np.ndarray, np.ndarray]:
+    """Logits per view and row, shape (views, rows, classes), and the row indices they belong to."""
     model.eval()
-    views = views or ["identity"]
     outputs, rows = [], []
     for images, _, index in tqdm(loader, desc=desc, leave=False,
                                  disable=None if rt.progress is None else not rt.progress, mininterval=1.0):
         x = rt.to_input(images)
         with rt.autocast():
-            per_view = torch.stack([model(apply_view(x, v)).float() for v in views])
-        if merge == "logit" or len(views) == 1:
-            merged = per_view.mean(0)
-        elif multi_label:
-            merged = torch.logit(per_view.sigmoid().mean(0), eps=1e-7)
-        else:
-            merged = per_view.softmax(-1).mean(0).clamp_min(1e-12).log()
-        outputs.append(merged.cpu())
+            outputs.append(torch.stack([model(apply_view(x, v)).float() for v in views]).cpu())
         rows.append(index)
-    return torch.cat(outputs).numpy(), torch.cat(rows).numpy()
+    return torch.cat(outputs, dim=1).numpy(), torch.cat(rows).numpy()
+
+
+def merge_views(per_view: np.ndarray, merge: str = "prob", multi_label: bool = False) -> np.ndarray:
+    """TTA: per-view logits (views, rows, classes) -> logits (or the log of the averaged softmax
+    probabilities; ``multi_label``: the logit of the averaged sigmoid probabilities)."""
+    if merge == "logit" or len(per_view) == 1:
+        return per_view.mean(0)
+    if multi_label:
+        return torch.logit(torch.from_numpy(per_view).sigmoid().mean(0), eps=1e-7).numpy()
+    probs = torch.from_numpy(per_view).softmax(-1).mean(0)
+    return probs.clamp_min(1e-12).log().numpy()
+
+
+def predict_logits(model: nn.Module, loader: Iterable, rt: Runtime, views: list[str] | None = None,
+                   merge: str = "prob", desc: str = "predict",
+                   multi_label: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (or log of TTA-averaged probabilities) per row, and the row indices they belong to."""
+    per_view, rows = predict_views(model, loader, rt, views or ["identity"], desc)
+    return merge_views(per_view, merge, multi_label), rows
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 
+import numpy as np
 import yaml
 
 from imgclf.config.compare import config_differences, training_view
@@ -18,20 +19,16 @@ from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
 from imgclf.data.folds import folds_digest, read_folds
 from imgclf.data.ingest import load_competition
-from imgclf.data.sizing import image_size
 from imgclf.paths import Paths
+from imgclf.planning.run import plan_experiment
 
 log = logging.getLogger(__name__)
 
 
-def resolve_config(cfg: Config, comp: Competition) -> Config:
-    """Fill the data-dependent defaults (image size) so the saved config reproduces the run."""
-    if cfg.data.image_size is None:
-        size = image_size(cfg, comp)
-        log.info("data.image_size not set: using %d px (median short side, capped at %d)",
-                 size, cfg.data.max_auto_image_size)
-        return cfg.updated({"data.image_size": size})
-    return cfg
+def resolve_config(cfg: Config, comp: Competition, paths: Paths, folds: np.ndarray) -> tuple[Config, dict]:
+    """Fill the data-dependent defaults (the training plan: batch, epochs, warm-up, image side; the
+    label-preserving views) so the saved config reproduces the run; also returns the plan's record."""
+    return plan_experiment(cfg, paths, comp, folds)
 
 
 def finished_run(cfg: Config, paths: Paths, only_folds: list[int] | None) -> bool:
@@ -55,7 +52,8 @@ def finished_run(cfg: Config, paths: Paths, only_folds: list[int] | None) -> boo
     if stamp.read_text().strip() != folds_digest(paths):
         return False
     saved = yaml.safe_load(saved_config.read_text()) or {}
-    if config_differences(training_view(saved), training_view(resolve_config(cfg, comp).to_dict())):
+    resolved, _ = resolve_config(cfg, comp, paths, folds)
+    if config_differences(training_view(saved), training_view(resolved.to_dict())):
         return False
     summary = json.loads(paths.cv_json().read_text())
     log.info("experiment '%s': fold(s) %s finished earlier; nothing to train", cfg.experiment,

@@ -18,10 +18,15 @@ TTA_VIEWS = ("identity", "hflip", "vflip", "rot90", "rot270", "transpose", "scal
 
 def train_transform(aug: AugmentConfig, size: int, seed: int | None = None) -> A.Compose:
     steps: list[A.BasicTransform] = []
+    # a view left null (not yet decided by the plan's probe) is off
     if aug.hflip:
         steps.append(A.HorizontalFlip(p=aug.hflip))
     if aug.vflip:
         steps.append(A.VerticalFlip(p=aug.vflip))
+    if aug.rot90:
+        steps.append(A.RandomRotate90(p=aug.rot90))
+    if aug.transpose:
+        steps.append(A.Transpose(p=aug.transpose))
     if aug.affine_p and (aug.rotate_limit or aug.shift_limit or aug.scale_limit):
         steps.append(A.Affine(
             scale=(1 - aug.scale_limit, 1 + aug.scale_limit),
@@ -38,14 +43,14 @@ def train_transform(aug: AugmentConfig, size: int, seed: int | None = None) -> A
 
 
 def tta_views(cfg: Config) -> list[str]:
-    """The configured TTA views; ``auto`` = identity plus the flips the model was trained with."""
+    """The configured TTA views; ``auto`` = identity plus the views the model was trained with
+    (candidates: inference keeps each only when it raises the OOF score)."""
     if cfg.infer.tta != "auto":
         return list(cfg.infer.tta)
+    aug = cfg.augment
     views = ["identity"]
-    if cfg.augment.hflip:
-        views.append("hflip")
-    if cfg.augment.vflip:
-        views.append("vflip")
+    views += ["hflip"] * bool(aug.hflip) + ["vflip"] * bool(aug.vflip)
+    views += ["rot90", "rot270"] * bool(aug.rot90) + ["transpose"] * bool(aug.transpose)
     return views
 
 

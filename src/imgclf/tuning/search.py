@@ -86,7 +86,7 @@ def warmup_steps(cfg: Config, epochs: int) -> int:
     """The first epoch the median pruner may stop a trial after: past the LR warm-up plus one epoch
     (scores during warm-up say little: on the demo, the eventual best trial stood at 0.50 after
     epoch 1 while others stood at 0.74), and at least a quarter of the epochs."""
-    return max(1, math.ceil(cfg.train.warmup_epochs) + 1, epochs // 4)
+    return max(1, math.ceil(cfg.train.warmup_epochs or 0) + 1, epochs // 4)
 
 
 def make_pruner(cfg: Config, steps: int) -> optuna.pruners.BasePruner:

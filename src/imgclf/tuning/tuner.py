@@ -29,6 +29,7 @@ from imgclf.data.ingest import load_competition
 from imgclf.errors import UserError
 from imgclf.metrics import greater_is_better
 from imgclf.paths import Paths
+from imgclf.planning.plan import FIXED_OVERHEAD_S
 from imgclf.training.fit import run_fold
 from imgclf.training.preflight import check_training_inputs
 from imgclf.training.status import resolve_config
@@ -70,6 +71,15 @@ def open_study(cfg: Config, paths: Paths, steps: int) -> optuna.Study:
         raise UserError(f"study '{name}' in {storage_label(cfg.tune.storage, paths)} was run with another "
                         f"config ({'; '.join(diff[:3])}); use --study NEW_NAME, or delete the study")
     return study
+
+
+def tune_timeout(cfg: Config) -> float | None:
+    """``tune.timeout``, or when null the share of the run's budget that training leaves to tuning."""
+    if cfg.tune.timeout is not None or cfg.budget is None:
+        return cfg.tune.timeout
+    share = max(10.0, (cfg.budget - FIXED_OVERHEAD_S) * (1 - cfg.plan.train_share))
+    log.info("tune.timeout not set: %.0f s, the budget's share for tuning", share)
+    return share
 
 
 def trial_epochs(cfg: Config) -> int | None:
@@ -172,8 +182,8 @@ def _free_gpu_memory() -> None:
 def tune(cfg: Config, paths: Paths) -> optuna.Study:
     """Run this worker's share of the study; returns the study (shared by every worker)."""
     comp = load_competition(cfg, paths)
-    cfg = resolve_config(cfg, comp)
     folds = read_folds(paths, comp)
+    cfg, _ = resolve_config(cfg, comp, paths, folds)
     n_folds = int(folds.max()) + 1
     bad = [f for f in cfg.tune.folds if f not in range(n_folds)]
     if bad or not cfg.tune.folds:
@@ -190,7 +200,7 @@ def tune(cfg: Config, paths: Paths) -> optuna.Study:
     for number in fail_stale_trials(study):
         tuner._drop_checkpoints(number)
     if more_wanted(study.get_trials(deepcopy=False), cfg.tune.trials):
-        study.optimize(tuner.objective, timeout=cfg.tune.timeout, catch=(Exception,),
+        study.optimize(tuner.objective, timeout=tune_timeout(cfg), catch=(Exception,),
                        callbacks=[tuner.after_trial], gc_after_trial=True)
     else:
         log.info("study '%s' already has its %d trials", study.study_name, cfg.tune.trials)

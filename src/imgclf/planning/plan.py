@@ -1,0 +1,150 @@
+"""The training plan: batch size, optimiser steps per fold, warm-up and image side, derived from the
+data (images per fold, classes, image side) and the machine (CPU cores or GPUs) within the time
+budget, before training starts.
+
+Small data is planned in optimiser steps, not epochs: ten epochs of 120 images at batch 64 are 20
+updates, too few for a network trained from scratch (folds stayed at chance), so small data gets a
+small batch and a floor on steps. Large data gets a ceiling so that the run fits its budget. Every
+planned key is only a default: a value given in the config or by ``--set`` wins.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+
+from imgclf.config.schema import Config
+
+# Training throughput of resnet10t-sized models (images/s at 32 px, forward + backward + step),
+# measured on this project's reference machines; it scales ~ with pixels. Two CPU cores: ~700/s.
+CPU_IMAGES_PER_S_PER_CORE_32PX = 350.0
+CUDA_IMAGES_PER_S_32PX = 12000.0
+# Seconds every stage pays whatever the data (interpreter, imports, EDA, folds, scoring).
+FIXED_OVERHEAD_S = 45.0
+VALIDATION_FACTOR = 1.15  # a fold's time over its training steps alone: validation after every epoch
+
+
+@dataclass(frozen=True)
+class Hardware:
+    device: str  # "cpu" | "cuda"
+    cpus: int
+    gpus: int = 0
+
+    def images_per_s(self, side: int, batch: int = 32) -> float:
+        """Estimated training images/s at ``side`` px and ``batch`` (small sides do not get faster than
+        32 px; on CPU a batch of 16 runs ~0.7x the images/s of one of 32, measured)."""
+        scale = (32 / max(side, 32)) ** 2 * min(1.0, (batch / 32) ** 0.5)
+        if self.device == "cuda":
+            return CUDA_IMAGES_PER_S_32PX * max(1, self.gpus) * scale
+        return CPU_IMAGES_PER_S_PER_CORE_32PX * max(1, self.cpus) * scale
+
+
+def detect_hardware(cfg: Config) -> Hardware:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cfg.device == "cpu":
+        return Hardware("cpu", cpus)
+    import torch  # only here: the plan itself is plain arithmetic
+
+    if torch.cuda.is_available():
+        return Hardware("cuda", cpus, torch.cuda.device_count())
+    return Hardware("cpu", cpus)
+
+
+@dataclass(frozen=True)
+class DataStats:
+    n_train: int  # labelled training images
+    n_classes: int
+    n_folds: int
+    side: int  # median short side of the train images (px)
+    imbalance: float = 1.0  # largest class / smallest class
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    batch_size: int
+    epochs: int
+    steps_per_epoch: int
+    steps_per_fold: int
+    warmup_epochs: float
+    image_size: int
+    fold_seconds: float  # estimated training time of one fold
+    run_seconds: float  # estimated time of the whole run (every fold of the experiments it trains)
+    budget_seconds: float | None
+    reasons: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "reasons": list(self.reasons)}  # as JSON reads it back
+
+
+def plan_image_size(side: int, cap: int, hw: Hardware) -> int:
+    """The median side rounded to 8; tiny images are upsampled to 32 px (a 24 px image leaves a
+    ResNet's 32x-downsampled map empty), large ones capped (lower on CPU, where pixels cost time)."""
+    cap = min(cap, 224 if hw.device == "cuda" else 128)
+    return int(min(cap, max(32, round(side / 8) * 8)))
+
+
+def plan_batch_size(per_fold: int, hw: Hardware) -> int:
+    """About 1/40 of a fold's training images, as a power of two in [16, 64] on CPU ([32, 256] on
+    CUDA, whose throughput needs larger batches): small data -> small batch -> more updates."""
+    lo, hi = (32, 256) if hw.device == "cuda" else (16, 64)
+    target = max(1, per_fold // 40)
+    return int(min(hi, max(lo, 2 ** round(math.log2(target)))))
+
+
+def make_plan(stats: DataStats, hw: Hardware, cfg: Config, experiments: int = 2) -> TrainingPlan:
+    """The plan for one experiment; ``experiments`` is how many experiments the run trains with it
+    (baseline + tuned), so that the budget is shared between them."""
+    pc = cfg.plan
+    size = cfg.data.image_size or plan_image_size(stats.side, cfg.data.max_auto_image_size, hw)
+    per_fold = max(1, stats.n_train * (stats.n_folds - 1) // stats.n_folds)
+    batch = cfg.train.batch_size or plan_batch_size(per_fold, hw)
+    steps_per_epoch = max(1, per_fold // batch) if per_fold > batch else 1
+    rate = hw.images_per_s(size, batch)
+    reasons = [f"{per_fold} training images per fold -> batch {batch}, {steps_per_epoch} steps per epoch"]
+    steps = max(pc.min_steps, pc.epochs_for_large * steps_per_epoch)
+    if steps == pc.min_steps:
+        reasons.append(f"small data: at least {pc.min_steps} optimiser steps per fold")
+    steps = min(steps, pc.max_steps)
+    budget, limited = cfg.budget, False
+    if budget is not None:
+        # the share one fold may take: training gets plan.train_share of what the fixed costs leave
+        fold_s = max(1.0, (budget - FIXED_OVERHEAD_S) * pc.train_share / (experiments * stats.n_folds))
+        affordable = int(fold_s * rate / batch / VALIDATION_FACTOR)
+        if affordable < steps:
+            limited = True
+            reasons.append(f"budget {budget:.0f} s: at most {affordable} steps per fold "
+                           f"(~{rate:.0f} images/s on {hw.device})")
+            steps = max(affordable, min(pc.min_steps, steps) // 4, steps_per_epoch)
+    whole = math.floor if limited else math.ceil  # a budget-limited plan rounds down to whole epochs
+    epochs = cfg.train.epochs or max(1, whole(steps / steps_per_epoch))
+    steps = epochs * steps_per_epoch
+    warmup = cfg.train.warmup_epochs if cfg.train.warmup_epochs is not None else round(
+        min(2.0, max(0.2, 0.05 * epochs)), 2)
+    fold_s = steps * batch / rate * VALIDATION_FACTOR
+    run_s = FIXED_OVERHEAD_S + experiments * stats.n_folds * fold_s / pc.train_share
+    return TrainingPlan(batch_size=batch, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                        steps_per_fold=steps, warmup_epochs=warmup, image_size=size,
+                        fold_seconds=round(fold_s, 1), run_seconds=round(run_s, 1), budget_seconds=budget,
+                        reasons=tuple(reasons))
+
+
+def apply_plan(cfg: Config, plan: TrainingPlan) -> Config:
+    """The config with every planned key the user left unset (null) filled from the plan."""
+    planned = {"train.batch_size": plan.batch_size, "train.epochs": plan.epochs,
+               "train.warmup_epochs": plan.warmup_epochs, "data.image_size": plan.image_size}
+    current = {"train.batch_size": cfg.train.batch_size, "train.epochs": cfg.train.epochs,
+               "train.warmup_epochs": cfg.train.warmup_epochs, "data.image_size": cfg.data.image_size}
+    return cfg.updated({k: v for k, v in planned.items() if current[k] is None})
+
+
+def describe(plan: TrainingPlan) -> str:
+    lines = [f"training plan: batch {plan.batch_size}, {plan.epochs} epochs x {plan.steps_per_epoch} steps "
+             f"= {plan.steps_per_fold} optimiser steps per fold, warm-up {plan.warmup_epochs} epochs, "
+             f"{plan.image_size} px; ~{plan.fold_seconds:.0f} s per fold"]
+    lines += [f"  - {r}" for r in plan.reasons]
+    if plan.budget_seconds is not None:
+        verdict = "fits" if plan.run_seconds <= plan.budget_seconds else "EXCEEDS"
+        lines.append(f"  - whole run ~{plan.run_seconds:.0f} s: {verdict} the budget of "
+                     f"{plan.budget_seconds:.0f} s")
+    return "\n".join(lines)

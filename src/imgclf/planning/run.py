@@ -1,0 +1,101 @@
+"""The plan of one experiment from its data, folds and machine: the training plan and the
+label-preserving views, filled into every config key the user left null, logged and saved."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+
+import numpy as np
+
+from imgclf.atomic import write_text
+from imgclf.config.schema import Config
+from imgclf.data.boxes import competition_crop
+from imgclf.data.competition import Competition
+from imgclf.data.folds import folds_digest
+from imgclf.data.images import read_resized
+from imgclf.data.sizing import auto_image_size
+from imgclf.paths import Paths
+from imgclf.planning.plan import DataStats, apply_plan, describe, detect_hardware, make_plan
+from imgclf.planning.views import PROBE_SIDE, VIEWS, describe_views, probe_views
+
+log = logging.getLogger(__name__)
+
+PROBE_IMAGES = 2500  # the probe reads at most this many train images
+# What a kept view trains with: a flip half the time; a turn drawn from all four (p=1).
+VIEW_PROBABILITY = {"hflip": 0.5, "vflip": 0.5, "rot90": 1.0, "transpose": 0.5}
+
+
+def _single_labels(comp: Competition) -> np.ndarray | None:
+    """One class index per image, or None for targets that are not (the probe and the balance need it)."""
+    labels = comp.train["label"].to_numpy()
+    return labels if labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer) else None
+
+
+def data_stats(cfg: Config, comp: Competition, folds: np.ndarray) -> DataStats:
+    labels = _single_labels(comp)
+    imbalance = 1.0
+    if labels is not None:
+        counts = np.bincount(labels, minlength=comp.num_classes)
+        imbalance = float(counts.max() / max(counts[counts > 0].min(), 1))
+    return DataStats(n_train=len(comp.train), n_classes=comp.num_classes, n_folds=int(folds.max()) + 1,
+                     side=auto_image_size(comp, 4096), imbalance=imbalance)
+
+
+def view_evidence(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray) -> dict:
+    """The probe's evidence, read back from views.json while folds.csv is the one it was made on."""
+    digest = folds_digest(paths)
+    if paths.views_json.is_file():
+        saved = json.loads(paths.views_json.read_text())
+        if saved.get("folds") == digest and saved.get("seed") == cfg.seed:
+            return saved["evidence"]
+    rng = np.random.default_rng(cfg.seed)
+    n = len(comp.train)
+    rows = np.sort(rng.choice(n, size=PROBE_IMAGES, replace=False)) if n > PROBE_IMAGES else np.arange(n)
+    files = comp.train["path"].to_numpy()[rows]
+    crop = competition_crop(cfg.data, comp)
+    images = np.stack([read_resized(f, PROBE_SIDE, crop) for f in files])
+    evidence = probe_views(images, comp.train["label"].to_numpy()[rows], folds[rows], seed=cfg.seed)
+    record = {"folds": digest, "seed": cfg.seed, "evidence": evidence}
+    write_text(paths.views_json, json.dumps(record, indent=1))
+    return evidence
+
+
+def _views(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray) -> tuple[dict, dict | None]:
+    """The augment.* view probabilities to fill (only the null ones) and the evidence behind them."""
+    unset = [v for v in VIEWS if getattr(cfg.augment, v) is None]
+    if not unset:
+        return {}, None
+    if not cfg.plan.probe_views or _single_labels(comp) is None:
+        return {f"augment.{v}": 0.0 for v in unset}, None
+    evidence = view_evidence(cfg, paths, comp, folds)
+    keep = {v for v, e in evidence["views"].items() if e["keep"]}
+    return {f"augment.{v}": VIEW_PROBABILITY[v] if v in keep else 0.0 for v in unset}, evidence
+
+
+def plan_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray) -> tuple[Config, dict]:
+    """The config with the plan filled in, and the plan's record (for plan.json and the report)."""
+    stats = data_stats(cfg, comp, folds)
+    hardware = detect_hardware(cfg)
+    plan = make_plan(stats, hardware, cfg, experiments=2 if cfg.tune.train_best else 1)
+    log.info("%s", describe(plan))
+    if cfg.budget is not None and plan.run_seconds > cfg.budget:
+        log.warning("this run would take ~%.0f s, more than its budget of %.0f s: lower plan.min_steps, "
+                    "set train.epochs, or raise --budget", plan.run_seconds, cfg.budget)
+    if stats.imbalance >= 3 and cfg.metric == "accuracy":
+        log.warning("classes are imbalanced %.1f:1 and the metric is accuracy: consider "
+                    "--set metric=f1_macro (or balanced_accuracy) and train.sampler=weighted",
+                    stats.imbalance)
+    views, evidence = _views(cfg, paths, comp, folds)
+    if evidence is not None:
+        log.info("%s", describe_views(evidence))
+    planned = apply_plan(cfg, plan).updated(views)
+    record = {"data": asdict(stats), "hardware": asdict(hardware), "plan": plan.to_dict(),
+              "augment": {v: getattr(planned.augment, v) for v in VIEWS},
+              "augment_from_probe": sorted(k.split(".", 1)[1] for k in views), "augment_evidence": evidence}
+    return planned, record
+
+
+def save_plan(record: dict, paths: Paths, experiment: str | None = None) -> None:
+    write_text(paths.plan_json(experiment), json.dumps(record, indent=1))

@@ -1,0 +1,56 @@
+"""The training plan: small data gets small batches and enough steps, large data a ceiling, a GPU
+a larger plan, the budget is respected, and every value the user sets wins over the plan."""
+
+from __future__ import annotations
+
+from imgclf.config.loading import load_config
+from imgclf.planning.plan import DataStats, Hardware, apply_plan, describe, make_plan
+
+CPU2, GPU = Hardware("cpu", 2), Hardware("cuda", 16, 1)
+
+
+def test_small_data_gets_a_small_batch_and_the_step_floor() -> None:
+    """The measured failure: 150 images at batch 64 for 10 epochs = ~20 updates, folds at chance."""
+    cfg = load_config(None, ["budget=null"])
+    plan = make_plan(DataStats(n_train=150, n_classes=2, n_folds=5, side=25), CPU2, cfg)
+    assert plan.batch_size == 16 and plan.steps_per_epoch == 7
+    assert plan.steps_per_fold >= cfg.plan.min_steps and plan.epochs == -(-cfg.plan.min_steps // 7)
+    assert plan.image_size == 32  # 25 px upsampled: a ResNet's last map would be empty at 24 px
+    assert "small data" in describe(plan)
+
+
+def test_large_data_is_capped_by_max_steps() -> None:
+    cfg = load_config(None, ["budget=null", "plan.max_steps=5000"])
+    plan = make_plan(DataStats(n_train=200_000, n_classes=100, n_folds=5, side=300), CPU2, cfg)
+    assert plan.batch_size == 64 and plan.steps_per_fold <= 5000 + plan.steps_per_epoch
+    assert plan.image_size == 128  # CPU: pixels cost time
+
+
+def test_cuda_plans_larger_batches_and_images_than_cpu_for_the_same_budget() -> None:
+    cfg = load_config(None, ["budget=600"])
+    stats = DataStats(n_train=20_000, n_classes=10, n_folds=5, side=256)
+    cpu, gpu = make_plan(stats, CPU2, cfg), make_plan(stats, GPU, cfg)
+    assert gpu.batch_size > cpu.batch_size and gpu.image_size > cpu.image_size
+    assert gpu.steps_per_fold * gpu.batch_size > cpu.steps_per_fold * cpu.batch_size  # sees more images
+
+
+def test_the_budget_caps_the_steps_and_a_run_that_cannot_fit_says_so() -> None:
+    stats = DataStats(n_train=1500, n_classes=10, n_folds=5, side=32)
+    free = make_plan(stats, CPU2, load_config(None, ["budget=null"]))
+    tight = make_plan(stats, CPU2, load_config(None, ["budget=200"]))
+    assert tight.steps_per_fold < free.steps_per_fold
+    assert tight.run_seconds <= 200 * 1.1
+    hopeless = make_plan(stats, CPU2, load_config(None, ["budget=50"]))
+    assert hopeless.run_seconds > 50 and "EXCEEDS the budget of 50 s" in describe(hopeless)
+
+
+def test_explicit_values_win_over_the_plan() -> None:
+    stats = DataStats(n_train=150, n_classes=2, n_folds=5, side=25)
+    given = load_config(None, ["train.batch_size=64", "train.epochs=3", "train.warmup_epochs=0",
+                               "data.image_size=24"])
+    planned = apply_plan(given, make_plan(stats, CPU2, given))
+    assert (planned.train.batch_size, planned.train.epochs, planned.train.warmup_epochs,
+            planned.data.image_size) == (64, 3, 0, 24)
+    unset = load_config(None, ["budget=null"])
+    filled = apply_plan(unset, make_plan(stats, CPU2, unset))
+    assert (filled.train.batch_size, filled.data.image_size) == (16, 32) and filled.train.epochs >= 80

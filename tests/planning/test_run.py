@@ -1,0 +1,57 @@
+"""Planning a real (tiny) competition: the plan and the probe's views fill the null keys, explicit
+values win, and the evidence is saved and reused while folds.csv stays the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from imgclf.data.folds import make_folds
+from imgclf.data.ingest import load_competition
+from imgclf.paths import Paths
+from imgclf.planning.run import plan_experiment, save_plan
+from tests.helpers.datasets import make_kaggle_dataset
+
+UNSET = ["train.epochs=null", "train.batch_size=null", "train.warmup_epochs=null", "data.image_size=null",
+         "budget=null"]
+
+
+def _planned(fast_cfg, tmp_path: Path, *overrides: str):
+    data = make_kaggle_dataset(tmp_path / "shapes", n_train=60, n_test=6, side=20)
+    cfg = fast_cfg(data, *UNSET, *overrides)
+    paths = Paths.from_config(cfg)
+    comp = load_competition(cfg, paths)
+    folds = make_folds(cfg, paths, comp)["fold"].to_numpy()
+    return (*plan_experiment(cfg, paths, comp, folds), paths)
+
+
+def test_null_keys_come_from_the_plan_and_the_probe(fast_cfg, tmp_path: Path) -> None:
+    cfg, record, paths = _planned(fast_cfg, tmp_path)
+    plan = record["plan"]
+    assert (cfg.train.batch_size, cfg.train.epochs, cfg.data.image_size) == (16, plan["epochs"], 32)
+    assert plan["steps_per_fold"] >= cfg.plan.min_steps  # 30 images per fold still get their updates
+    assert cfg.train.warmup_epochs == plan["warmup_epochs"]
+    evidence = record["augment_evidence"]
+    assert set(evidence["views"]) == {"hflip", "vflip", "rot90", "transpose"}
+    for view, e in evidence["views"].items():  # what the probe decided is what training uses
+        assert (getattr(cfg.augment, view) > 0) == e["keep"]
+    save_plan(record, paths)
+    assert json.loads(paths.plan_json().read_text())["plan"] == plan
+    assert json.loads(paths.views_json.read_text())["evidence"] == evidence  # reused by the next stage
+
+
+def test_explicit_values_win_over_plan_and_probe(fast_cfg, tmp_path: Path) -> None:
+    cfg, record, _ = _planned(fast_cfg, tmp_path, "train.batch_size=8", "train.epochs=3",
+                              "data.image_size=24", "train.warmup_epochs=0.5", "augment.hflip=0",
+                              "augment.vflip=0",
+                              "augment.rot90=0", "augment.transpose=0.25")
+    assert (cfg.train.batch_size, cfg.train.epochs, cfg.data.image_size) == (8, 3, 24)
+    assert cfg.train.warmup_epochs == 0.5
+    assert (cfg.augment.hflip, cfg.augment.rot90, cfg.augment.transpose) == (0, 0, 0.25)
+    assert record["augment_evidence"] is None and record["augment_from_probe"] == []
+
+
+def test_probe_off_leaves_every_view_off(fast_cfg, tmp_path: Path) -> None:
+    cfg, record, paths = _planned(fast_cfg, tmp_path, "plan.probe_views=false")
+    assert not any((cfg.augment.hflip, cfg.augment.vflip, cfg.augment.rot90, cfg.augment.transpose))
+    assert record["augment_evidence"] is None and not paths.views_json.exists()
