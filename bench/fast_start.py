@@ -65,7 +65,7 @@ def main() -> None:
     for i in range(args.repeats):
         pipeline.append(timed([python, "pipelines/03_train.py", "--folds", "0",
                                *_sets([f"experiment=fold0_{i}"]), *base], repo))
-        bare.append(timed([python, str(BARE), "--data", str(repo / "input" / "digits"),
+        bare.append(timed([python, str(BARE), "--data", str(root / "input" / "digits"),
                            "--folds", str(folds_csv)], repo))
     rows = [[repo.name, "03_train.py, every fold finished", statistics.median(rerun), "", ""],
             [repo.name, "03_train.py --folds 0 vs bare loop", statistics.median(pipeline),
