@@ -88,6 +88,16 @@ class Paths:
     def report_md(self) -> Path:
         return self.comp_dir / "report.md"
 
+    @property
+    def report_html(self) -> Path:
+        """The run report as one self-contained page (images embedded), rebuilt with report.md."""
+        return self.comp_dir / "report.html"
+
+    @property
+    def lr_find_dir(self) -> Path:
+        """The LR range test's loss-vs-LR plot and table (03_train.py --lr-find)."""
+        return self.experiment_dir() / "lr_find"
+
     def experiment_dir(self, experiment: str | None = None) -> Path:
         return self.comp_dir / (experiment or self.experiment)
 
@@ -125,6 +135,10 @@ class Paths:
 
     def per_class_f1_png(self, experiment: str | None = None) -> Path:
         return self.experiment_dir(experiment) / "per_class_f1.png"
+
+    def errors_dir(self, experiment: str | None = None) -> Path:
+        """The OOF error analysis: top-loss grid, confused pairs, per-class table, reliability."""
+        return self.experiment_dir(experiment) / "errors"
 
     def folds_stamp(self, experiment: str | None = None) -> Path:
         """The digest of the folds.csv the experiment was trained on."""
@@ -209,6 +223,11 @@ class Paths:
     @property
     def ensemble_json(self) -> Path:
         return self.ensemble_dir / "ensemble.json"
+
+    @property
+    def ensemble_errors_dir(self) -> Path:
+        """The error analysis of the final ensemble's OOF probabilities."""
+        return self.ensemble_dir / "errors"
 
     def experiments(self) -> list[str]:
         """Experiments with a saved config, in name order."""
