@@ -39,7 +39,10 @@ def folds_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
 
 def train_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     """``--tuned`` trains tuning's best config as experiment ``<experiment>_tuned``. A rerun with
-    every fold finished returns in about a second, before torch is imported."""
+    every fold finished returns in about a second, before torch is imported. ``--lr-find`` runs
+    the LR range test instead of training."""
+    if getattr(args, "lr_find", False):
+        return _lr_find(cfg, paths)
     from imgclf.training.status import finished_run  # no torch (imports: see the module docstring)
 
     single_process = "WORLD_SIZE" not in os.environ  # under torchrun every rank takes the same path
@@ -55,6 +58,21 @@ def train_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
             return
         paths = Paths.from_config(cfg)
     run_cv(cfg, paths, parse_folds(args.folds))
+
+
+def _lr_find(cfg: Config, paths: Paths) -> None:
+    if "WORLD_SIZE" in os.environ:
+        raise UserError("03_train.py --lr-find runs in one process (the range test probes one model): "
+                        "run it with plain python, not torchrun")
+    from imgclf.data.folds import read_folds  # (imports: see the module docstring)
+    from imgclf.data.ingest import load_competition
+    from imgclf.training.lr_find import find_lr  # torch
+
+    comp = load_competition(cfg, paths)
+    found = find_lr(cfg, paths, comp, read_folds(paths, comp))
+    print(f"LR range test ({len(found.lrs)} updates on fold 0): suggested train.lr={found.suggestion:.3g} "
+          f"(configured: {cfg.train.lr:g}); plot: {paths.lr_find_dir / 'lr_find.png'}; to use it: "
+          f"--config {paths.lr_find_dir / 'suggested.yaml'}")
 
 
 def tune_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
