@@ -100,6 +100,15 @@ def ensemble_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     run_ensemble(cfg, paths)
 
 
+def report_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
+    """Rebuild report.md and report.html from the artefacts, then say where to look."""
+    from imgclf.reporting.pointers import pointer_lines, reported_experiments  # no torch
+    from imgclf.reporting.run_report import write_run_report
+
+    write_run_report(paths, reported_experiments(paths), cfg.metric)
+    print("\n".join(pointer_lines(cfg, paths)))
+
+
 def score_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     """SUBMISSION against SOLUTION, or with ``--auto`` the final submission against the data
     folder's solution.csv when it has one."""
