@@ -28,6 +28,7 @@ def eda_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
 
     summary = run_eda(cfg, paths, load_competition(cfg, paths))
     print(terminal_summary(summary, paths.eda_report_md), flush=True)
+    _refresh_report(cfg, paths)
 
 
 def folds_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
@@ -58,6 +59,21 @@ def train_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
             return
         paths = Paths.from_config(cfg)
     run_cv(cfg, paths, parse_folds(args.folds))
+    if dist_info().is_main:
+        _refresh_report(cfg, paths)
+
+
+def _refresh_report(cfg: Config, paths: Paths) -> None:
+    """report.md/report.html show what the stage changed; a report that cannot be rebuilt is one
+    warning, never a failed stage (its artefacts are written by then)."""
+    from imgclf.reporting.pointers import reported_experiments  # no torch
+    from imgclf.reporting.run_report import write_run_report
+
+    try:
+        write_run_report(paths, reported_experiments(paths), cfg.metric)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        first = (str(exc).splitlines() or [""])[0][:200]
+        log.warning("report.html not rebuilt: %s: %s", type(exc).__name__, first)
 
 
 def _lr_find(cfg: Config, paths: Paths) -> None:
@@ -83,6 +99,7 @@ def tune_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
                "tune.n_startup_trials": args.n_startup_trials}
     given = {k: v for k, v in options.items() if v is not None}
     tune(cfg.updated(given) if given else cfg, paths)
+    _refresh_report(cfg, paths)
 
 
 def infer_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
@@ -92,6 +109,7 @@ def infer_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     rows = [f"{e:<24} {r['oof_plain']:.4f} -> {r['oof_tta']:.4f} ({'+'.join(r['views'])})"
             for e, r in results.items()]
     print(f"TTA on OOF ({cfg.metric}):\n" + "\n".join(rows))
+    _refresh_report(cfg, paths)
 
 
 def ensemble_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
