@@ -42,4 +42,5 @@ stage pipelines/03_train.py --tuned "$@"
 stage pipelines/05_infer.py "$@"
 stage pipelines/06_ensemble.py "$@"
 stage pipelines/07_score.py --auto "$@"
+stage pipelines/08_report.py "$@"  # rebuilds the report; prints it, TensorBoard's and optuna-dashboard's commands
 echo "run_all: done in $(( $(date +%s) - start )) s" >&2

@@ -88,6 +88,16 @@ class Paths:
     def report_md(self) -> Path:
         return self.comp_dir / "report.md"
 
+    @property
+    def report_html(self) -> Path:
+        """The run report as one self-contained page (images embedded), rebuilt with report.md."""
+        return self.comp_dir / "report.html"
+
+    @property
+    def lr_find_dir(self) -> Path:
+        """The LR range test's loss-vs-LR plot and table (03_train.py --lr-find)."""
+        return self.experiment_dir() / "lr_find"
+
     def experiment_dir(self, experiment: str | None = None) -> Path:
         return self.comp_dir / (experiment or self.experiment)
 
@@ -134,6 +144,10 @@ class Paths:
 
     def per_class_f1_png(self, experiment: str | None = None) -> Path:
         return self.experiment_dir(experiment) / "per_class_f1.png"
+
+    def errors_dir(self, experiment: str | None = None) -> Path:
+        """The OOF error analysis: top-loss grid, confused pairs, per-class table, reliability."""
+        return self.experiment_dir(experiment) / "errors"
 
     def folds_stamp(self, experiment: str | None = None) -> Path:
         """The digest of the folds.csv the experiment was trained on."""
@@ -223,6 +237,11 @@ class Paths:
     def ensemble_labels_csv(self) -> Path:
         """Multi-label: per-label support, OOF AUC, fitted threshold and F1 of the final method."""
         return self.ensemble_dir / "labels.csv"
+
+    @property
+    def ensemble_errors_dir(self) -> Path:
+        """The error analysis of the final ensemble's OOF probabilities."""
+        return self.ensemble_dir / "errors"
 
     def experiments(self) -> list[str]:
         """Experiments with a saved config, in name order."""

@@ -28,6 +28,7 @@ def eda_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
 
     summary = run_eda(cfg, paths, load_competition(cfg, paths))
     print(terminal_summary(summary, paths.eda_report_md), flush=True)
+    _refresh_report(cfg, paths)
 
 
 def folds_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
@@ -39,7 +40,10 @@ def folds_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
 
 def train_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     """``--tuned`` trains tuning's best config as experiment ``<experiment>_tuned``. A rerun with
-    every fold finished returns in about a second, before torch is imported."""
+    every fold finished returns in about a second, before torch is imported. ``--lr-find`` runs
+    the LR range test instead of training."""
+    if getattr(args, "lr_find", False):
+        return _lr_find(cfg, paths)
     from imgclf.training.status import finished_run  # no torch (imports: see the module docstring)
 
     single_process = "WORLD_SIZE" not in os.environ  # under torchrun every rank takes the same path
@@ -55,6 +59,36 @@ def train_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
             return
         paths = Paths.from_config(cfg)
     run_cv(cfg, paths, parse_folds(args.folds))
+    if dist_info().is_main:
+        _refresh_report(cfg, paths)
+
+
+def _refresh_report(cfg: Config, paths: Paths) -> None:
+    """report.md/report.html show what the stage changed; a report that cannot be rebuilt is one
+    warning, never a failed stage (its artefacts are written by then)."""
+    from imgclf.reporting.pointers import reported_experiments  # no torch
+    from imgclf.reporting.run_report import write_run_report
+
+    try:
+        write_run_report(paths, reported_experiments(paths), cfg.metric)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        first = (str(exc).splitlines() or [""])[0][:200]
+        log.warning("report.html not rebuilt: %s: %s", type(exc).__name__, first)
+
+
+def _lr_find(cfg: Config, paths: Paths) -> None:
+    if "WORLD_SIZE" in os.environ:
+        raise UserError("03_train.py --lr-find runs in one process (the range test probes one model): "
+                        "run it with plain python, not torchrun")
+    from imgclf.data.folds import read_folds  # (imports: see the module docstring)
+    from imgclf.data.ingest import load_competition
+    from imgclf.training.lr_find import find_lr  # torch
+
+    comp = load_competition(cfg, paths)
+    found = find_lr(cfg, paths, comp, read_folds(paths, comp))
+    print(f"LR range test ({len(found.lrs)} updates on fold 0): suggested train.lr={found.suggestion:.3g} "
+          f"(configured: {cfg.train.lr:g}); plot: {paths.lr_find_dir / 'lr_find.png'}; to use it: "
+          f"--config {paths.lr_find_dir / 'suggested.yaml'}")
 
 
 def tune_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
@@ -65,6 +99,7 @@ def tune_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
                "tune.n_startup_trials": args.n_startup_trials}
     given = {k: v for k, v in options.items() if v is not None}
     tune(cfg.updated(given) if given else cfg, paths)
+    _refresh_report(cfg, paths)
 
 
 def infer_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
@@ -74,12 +109,22 @@ def infer_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     rows = [f"{e:<24} {r['oof_plain']:.4f} -> {r['oof_tta']:.4f} ({'+'.join(r['views'])})"
             for e, r in results.items()]
     print(f"TTA on OOF ({cfg.metric}):\n" + "\n".join(rows))
+    _refresh_report(cfg, paths)
 
 
 def ensemble_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     from imgclf.ensemble.run import run_ensemble  # no torch (imports: see the module docstring)
 
     run_ensemble(cfg, paths)
+
+
+def report_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
+    """Rebuild report.md and report.html from the artefacts, then say where to look."""
+    from imgclf.reporting.pointers import pointer_lines, reported_experiments  # no torch
+    from imgclf.reporting.run_report import write_run_report
+
+    write_run_report(paths, reported_experiments(paths), cfg.metric)
+    print("\n".join(pointer_lines(cfg, paths)))
 
 
 def score_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:

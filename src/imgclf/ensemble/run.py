@@ -17,6 +17,7 @@ from imgclf.ensemble.submission import build_submission, write_submissions
 from imgclf.inference.predictions import load_model_predictions, selected_experiments
 from imgclf.metrics import REPORTED, get_metric, score_all
 from imgclf.paths import Paths
+from imgclf.reporting.errors import write_error_analysis
 from imgclf.reporting.run_report import write_run_report
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ def run_ensemble(cfg: Config, paths: Paths) -> dict:
         "nested_fold_weights": blends["weighted_nested"].info["fold_weights"], **written,
     }
     write_text(paths.ensemble_json, json.dumps(summary, indent=1))
+    write_error_analysis(labels, blends[method].oof, comp.classes, comp.train["id"].astype(str).tolist(),
+                         comp.train["path"].tolist(), paths.ensemble_errors_dir)
     report = write_run_report(paths, experiments, cfg.metric)
     print(f"final submission: {written['submission']} (copy: {written['version']}); "
           f"alternatives in {paths.alternatives_dir}; report: {report}")

@@ -72,3 +72,19 @@ def plot_method_scores(table: pd.DataFrame, metric: str, target: Path) -> None:
         ax.set_xlim(finite.min() - span, finite.max() + 0.5 * span)
     ax.invert_yaxis()
     save_figure(fig, target)
+
+
+def plot_lr_find(lrs: np.ndarray, losses: np.ndarray, suggestion: float, configured: float,
+                 target: Path) -> None:
+    """Smoothed training loss against the learning rate (log scale), the suggestion and train.lr marked."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.plot(lrs, losses, color="tab:blue")
+    ax.axvline(suggestion, color="tab:red", linestyle="--", label=f"suggested {suggestion:.2g}")
+    ax.axvline(configured, color="tab:gray", linestyle=":", label=f"train.lr {configured:.2g}")
+    ax.set_xscale("log")
+    if len(losses):
+        low = float(np.min(losses))
+        ax.set_ylim(low - 0.1 * abs(low), min(float(np.max(losses)), 4 * low + 1e-9) * 1.05)
+    ax.set(xlabel="learning rate", ylabel="smoothed training loss", title="LR range test (fold 0)")
+    ax.legend()
+    save_figure(fig, target)

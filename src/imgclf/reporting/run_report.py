@@ -10,11 +10,13 @@ import pandas as pd
 from imgclf.atomic import write_text
 from imgclf.paths import Paths
 from imgclf.reporting.figures import plot_method_scores
+from imgclf.reporting.html import write_report_html
 from imgclf.reporting.markdown import markdown_table
 
 
 def write_run_report(paths: Paths, experiments: list[str], metric: str) -> Path:
-    """Rebuilt from the artefacts alone (cv.json, infer.json, scores.csv, ensemble.json, PNGs)."""
+    """Rebuilt from the artefacts alone (cv.json, infer.json, scores.csv, ensemble.json, PNGs), and
+    report.html with it."""
     out = [f"# Run report: {paths.comp}", "", f"Metric: **{metric}**", "", "## Cross-validation", ""]
     rows, tta_rows, pictures = [], [], []
     for exp in experiments:
@@ -38,6 +40,7 @@ def write_run_report(paths: Paths, experiments: list[str], metric: str) -> Path:
     out += _labels_section(paths)
     out += ["## Plots", ""] + [p + "\n" for p in pictures]
     write_text(paths.report_md, "\n".join(out))
+    write_report_html(paths, experiments, metric)
     return paths.report_md
 
 

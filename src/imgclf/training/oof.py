@@ -14,6 +14,7 @@ from imgclf.data.competition import Competition
 from imgclf.errors import UserError
 from imgclf.metrics import get_metric, score_all
 from imgclf.paths import Paths
+from imgclf.reporting.errors import write_error_analysis
 from imgclf.reporting.figures import plot_oof
 from imgclf.training.checkpoint import load_model_for_inference
 from imgclf.training.dataset import ImageDataset, make_loader, table_images
@@ -71,7 +72,11 @@ def summarise_cv(cfg: Config, paths: Paths, comp: Competition, n_folds: int,
     }
     write_text(paths.cv_json(experiment), json.dumps(summary, indent=1))
     print_cv(summary)
-    if not comp.multi_label:  # a confusion matrix needs one label an image
+    if not comp.multi_label:  # a confusion matrix and the error analysis need one label an image
         plot_oof(labels, probs, comp.classes, paths.confusion_matrix_png(experiment),
                  paths.per_class_f1_png(experiment))
+        path_of = dict(zip(comp.train["id"].astype(str), comp.train["path"], strict=True))
+        ids = oof["id"].astype(str).tolist()
+        write_error_analysis(labels, probs, comp.classes, ids, [path_of[i] for i in ids],
+                             paths.errors_dir(experiment))
     return summary
