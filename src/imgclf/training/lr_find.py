@@ -94,7 +94,7 @@ def range_test(run: FoldRun, start_lr: float, end_lr: float,
 def find_lr(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, start_lr: float = 1e-6,
             end_lr: float = 1.0, num_iter: int = 100) -> LRFind:
     """Run the range test on fold 0 and write lr_find.csv, lr_find.png and suggested.yaml."""
-    cfg = resolve_config(cfg, comp)  # image size and the other 'auto' settings, as training resolves them
+    cfg, _ = resolve_config(cfg, comp, paths, folds)  # the plan (batch, side, views), as training has it
     check_training_inputs(cfg, comp)
     run = build_fold_run(cfg, paths, comp, folds, 0, paths.lr_find_dir)
     lrs, losses = range_test(run, start_lr, end_lr, num_iter)
