@@ -104,9 +104,7 @@ def fit_weights(probs: np.ndarray, labels: np.ndarray, metric: Metric, seed: int
     surrogate = _loglik_weights(probs, labels)
     if metric.name == "log_loss":
         return surrogate
-    rng = np.random.default_rng(seed)
-    candidates = [surrogate, np.full(n_models, 1.0 / n_models), *np.eye(n_models),
-                  *rng.dirichlet(np.ones(n_models), size=n_random)]
+    candidates = weight_candidates(surrogate, seed, n_random)
     p_true = np.clip(probs[:, np.arange(len(labels)), labels], EPS, 1.0)
     sign = 1.0 if metric.greater_is_better else -1.0
 
@@ -116,6 +114,15 @@ def fit_weights(probs: np.ndarray, labels: np.ndarray, metric: Metric, seed: int
                 np.log(np.clip(w @ p_true, EPS, None)).mean())
 
     return max(candidates, key=key)
+
+
+def weight_candidates(surrogate: np.ndarray, seed: int, n_random: int) -> list[np.ndarray]:
+    """The simplex weights a weighted vote chooses among: a smooth surrogate's optimum, uniform
+    weights, each single model and a seeded Dirichlet sample."""
+    n_models = len(surrogate)
+    rng = np.random.default_rng(seed)
+    return [surrogate, np.full(n_models, 1.0 / n_models), *np.eye(n_models),
+            *rng.dirichlet(np.ones(n_models), size=n_random)]
 
 
 def stacking(oofs: np.ndarray, tests: np.ndarray, labels: np.ndarray, folds: np.ndarray,

@@ -15,7 +15,7 @@ from scipy.optimize import minimize
 from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 
-from imgclf.ensemble.methods import Blend
+from imgclf.ensemble.methods import Blend, weight_candidates
 from imgclf.metrics import Metric
 from imgclf.thresholds import cross_fitted, tuned_score
 
@@ -83,9 +83,7 @@ def fit_weights(probs: np.ndarray, labels: np.ndarray, metric: Metric, seed: int
     surrogate = _bce_weights(probs, labels)
     if metric.name == "log_loss":
         return surrogate
-    rng = np.random.default_rng(seed)
-    candidates = [surrogate, np.full(n_models, 1.0 / n_models), *np.eye(n_models),
-                  *rng.dirichlet(np.ones(n_models), size=n_random)]
+    candidates = weight_candidates(surrogate, seed, n_random)
     sign = 1.0 if metric.greater_is_better else -1.0
     scores = [sign * tuned_score(labels, weighted(probs, w), metric) for w in candidates]
     return candidates[int(np.nanargmax(scores))]
