@@ -25,6 +25,7 @@ from imgclf.config.sections import (
     PlanConfig,
     SearchParam,
     Section,
+    TrackConfig,
     TrainConfig,
     TuneConfig,
 )
@@ -35,7 +36,7 @@ from imgclf.metrics import ALL_METRIC_NAMES
 __all__ = [
     "PROJECT_ROOT", "AugmentConfig", "Config", "DataConfig", "EnsembleConfig", "FoldsConfig", "InferConfig",
     "LossName", "ModelConfig", "PathsConfig", "PlanConfig", "RESERVED_DIRS", "SearchParam", "Section",
-    "TrainConfig", "TuneConfig", "set_dotted", "unknown_key_error", "validate_config",
+    "TrackConfig", "TrainConfig", "TuneConfig", "set_dotted", "unknown_key_error", "validate_config",
 ]
 
 # Folders under models/<comp>/ that are stage outputs, never experiments (eda/ saves its config too).
@@ -61,6 +62,7 @@ class Config(Section):
     infer: InferConfig = InferConfig()
     ensemble: EnsembleConfig = EnsembleConfig()
     tune: TuneConfig = TuneConfig()
+    track: TrackConfig = TrackConfig()
 
     @field_validator("metric")
     @classmethod
