@@ -59,8 +59,8 @@ def test_write_lr_into_keeps_the_other_keys(tmp_path: Path) -> None:
     target = tmp_path / "mine.yaml"
     target.write_text("model:\n  name: resnet18\ntrain:\n  epochs: 7\n  lr: 0.1\nmetric: f1_macro\n")
     write_lr_into(target, 0.0012345)
-    assert yaml.safe_load(target.read_text()) == {"model": {"name": "resnet18"},
-                                                   "train": {"epochs": 7, "lr": 0.00123}, "metric": "f1_macro"}
+    expected = {"model": {"name": "resnet18"}, "train": {"epochs": 7, "lr": 0.00123}, "metric": "f1_macro"}
+    assert yaml.safe_load(target.read_text()) == expected
     fresh = tmp_path / "new.yaml"
     write_lr_into(fresh, 3e-3)
     assert yaml.safe_load(fresh.read_text()) == {"train": {"lr": 0.003}}

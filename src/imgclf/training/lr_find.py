@@ -6,8 +6,8 @@ training state is touched: the model is built, probed and thrown away."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
