@@ -45,7 +45,7 @@ RESERVED_DIRS = frozenset({"tune", "eda", "ensemble", "cache"})
 class Config(Section):
     experiment: str = "baseline"
     metric: str = "accuracy"
-    # auto: decided from the data (data.task.resolve_task); ordinal and regression are not supported yet
+    # auto: decided from the data and the metric (data.multilabel.decide_task, data.ordinal.continuous_task)
     task: Literal["auto", "single_label", "multi_label", "ordinal", "regression"] = "auto"
     seed: int = 42
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -68,6 +68,8 @@ class ModelConfig(Section):
     # Per head (mask, gender, age): None uses train.loss / train.label_smoothing for all three.
     head_losses: tuple[LossName, LossName, LossName] | None = None
     head_label_smoothing: tuple[float, float, float] | None = None
+    # ordinal tasks: regression | classification (expected grade) | coral; auto: models.ordinal.AUTO_HEAD
+    ordinal_head: Literal["auto", "regression", "classification", "coral"] = "auto"
 
     @field_validator("head_label_smoothing")
     @classmethod
@@ -106,6 +108,7 @@ class TrainConfig(Section):
     step_size: int = Field(3, ge=1)  # StepLR period (epochs)
     step_gamma: float = Field(0.1, gt=0, le=1)
     loss: LossName = "ce"
+    regression_loss: Literal["smooth_l1", "mse"] = "smooth_l1"  # the regression head's loss
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     focal_gamma: float = Field(2.0, ge=0)
     # Multi-label only: asymmetric loss (Ridnik et al.) focusing and clipping of easy negatives.

@@ -12,8 +12,9 @@ from torch import nn
 
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
-from imgclf.metrics import get_metric, score_all
+from imgclf.metrics import get_metric, reported, score_all
 from imgclf.models.backbone import set_backbone_frozen
+from imgclf.models.ordinal import decode, head_of, target_scale, validation_loss
 from imgclf.paths import Paths
 from imgclf.thresholds import tuned_score
 from imgclf.training.checkpoint import read_checkpoint, save_checkpoint
@@ -61,6 +62,12 @@ def _valid_scores(run: FoldRun, logits: np.ndarray, labels: np.ndarray) -> tuple
     and the thresholds fitted on OOF later replace 0.5 anyway (so the epoch score picks the
     checkpoint whose probabilities threshold best)."""
     cfg, comp = run.cfg, run.comp
+    if comp.continuous:  # the rounded grades (or the values) of the decoded predictions
+        head, (centre, scale) = head_of(cfg, comp), target_scale(comp)
+        values = decode(logits, head, centre, scale)
+        names = tuple(dict.fromkeys((*reported(comp.task)[:2], cfg.metric)))
+        loss = validation_loss(head, logits, labels, centre, scale)
+        return score_all(labels, values, names, comp.task), loss
     probs = probabilities(logits, comp.multi_label)
     if not comp.multi_label:
         val_loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))

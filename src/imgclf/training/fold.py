@@ -19,6 +19,7 @@ from imgclf.errors import ConfigError
 from imgclf.metrics import get_metric
 from imgclf.models.backbone import norm_stats
 from imgclf.models.factory import build_loss, build_model
+from imgclf.models.ordinal import output_width
 from imgclf.paths import Paths
 from imgclf.training.checkpoint import (
     rng_state,
@@ -117,7 +118,9 @@ def build_fold_run(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarr
     hooks = StepHooks(after_update=schedule.after_update, clip_grad=tc.clip_grad, accum_steps=tc.accum_steps,
                       ema=ModelEmaV3(model, decay=tc.ema_decay, use_warmup=True) if tc.ema else None,
                       mix=make_mixer(cfg, comp))
-    if comp.multi_label:  # positives per label
+    if comp.continuous:
+        loss_fn = build_loss(cfg, np.zeros(0), comp=comp).to(device)
+    elif comp.multi_label:  # positives per label
         loss_fn = build_loss(cfg, fit_labels[tr].sum(axis=0), n_rows=len(tr)).to(device)
     else:
         loss_fn = build_loss(cfg, np.bincount(fit_labels[tr], minlength=comp.num_classes)).to(device)
@@ -129,7 +132,7 @@ def build_fold_run(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarr
 
 def _model_and_runtime(cfg: Config, comp: Competition, device: torch.device,
                        info: DistInfo) -> tuple[nn.Module, Runtime]:
-    model = build_model(cfg, comp.num_classes).to(device)
+    model = build_model(cfg, output_width(cfg, comp)).to(device)
     if cfg.train.sync_bn and info.enabled:
         if device.type != "cuda":
             raise ConfigError("train.sync_bn: SyncBatchNorm needs CUDA (DDP on CPU runs on gloo); "

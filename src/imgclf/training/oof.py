@@ -10,12 +10,14 @@ import pandas as pd
 from imgclf.atomic import write_csv, write_text
 from imgclf.config.schema import Config
 from imgclf.data.boxes import competition_crop
-from imgclf.data.competition import Competition
+from imgclf.data.competition import PREDICTION, Competition
 from imgclf.errors import UserError
 from imgclf.metrics import get_metric, score_all
+from imgclf.models.ordinal import decode, head_of, target_scale
 from imgclf.paths import Paths
 from imgclf.reporting.errors import write_error_analysis
 from imgclf.reporting.figures import plot_oof
+from imgclf.reporting.ordinal import plot_continuous_oof
 from imgclf.training.checkpoint import load_model_for_inference
 from imgclf.training.dataset import ImageDataset, make_loader, table_images
 from imgclf.training.distributed import device_for, dist_info, gather_rows, main_first, shard
@@ -41,7 +43,10 @@ def predict_fold_oof(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
     loader = make_loader(ds, cfg, device, train=False, rows=shard(np.arange(len(va)), info))
     logits, rows = gather_rows(*predict_logits(model, loader, rt, views, cfg.infer.tta_merge,
                                                desc=f"oof fold {fold}", multi_label=comp.multi_label), info)
-    frame = pd.DataFrame(probabilities(logits, comp.multi_label), columns=comp.classes)
+    if comp.continuous:
+        frame = pd.DataFrame({PREDICTION: decode(logits, head_of(cfg, comp), *target_scale(comp))})
+    else:
+        frame = pd.DataFrame(probabilities(logits, comp.multi_label), columns=comp.classes)
     frame.insert(0, "fold", fold)
     frame.insert(0, "id", comp.train["id"].to_numpy()[va][rows])
     return frame
@@ -60,7 +65,7 @@ def summarise_cv(cfg: Config, paths: Paths, comp: Competition, n_folds: int,
                               kind="stable")].reset_index(drop=True)
     write_csv(paths.oof_csv(experiment), oof)
     labels = comp.labels_of(oof["id"])
-    probs = oof[comp.classes].to_numpy()
+    probs = oof[comp.output_columns].to_numpy()
     metric = get_metric(cfg.metric, comp.task)
     per_fold = {int(k): metric(labels[oof["fold"] == k], probs[oof["fold"] == k])
                 for k in sorted(oof["fold"].unique())}
@@ -72,7 +77,10 @@ def summarise_cv(cfg: Config, paths: Paths, comp: Competition, n_folds: int,
     }
     write_text(paths.cv_json(experiment), json.dumps(summary, indent=1))
     print_cv(summary)
-    if not comp.multi_label:  # a confusion matrix and the error analysis need one label an image
+    if comp.continuous:
+        plot_continuous_oof(comp.task, comp.classes, labels, probs[:, 0],
+                            paths.confusion_matrix_png(experiment))
+    elif not comp.multi_label:  # a confusion matrix and the error analysis need one label an image
         plot_oof(labels, probs, comp.classes, paths.confusion_matrix_png(experiment),
                  paths.per_class_f1_png(experiment))
         path_of = dict(zip(comp.train["id"].astype(str), comp.train["path"], strict=True))
