@@ -2,9 +2,10 @@
 
 A prediction below cut-point 0 is grade 0, between cut-points k-1 and k grade k. The fit starts at the
 half-integers (plain rounding): a coordinate search, then Nelder-Mead from its result, each step kept
-only when it raises the metric, so the fit can only keep or raise the score on the rows it is fitted on. That in-sample score is optimistic; the score this module reports is
-cross-fitted: fold k is cut by the cut-points fitted on the other folds only. The cut-points kept
-for the test predictions are fitted on every OOF row.
+only when it raises the metric, so the fit can only keep or raise the score on the rows it is
+fitted on. That in-sample score is optimistic; the score this module reports is cross-fitted: fold k
+is cut by the cut-points fitted on the other folds only. The cut-points kept for the test
+predictions are fitted on every OOF row.
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ def test_regression_targets_and_binned_folds(tmp_path: Path, fast_cfg) -> None:
      "finite number"),
     (None, ("task=regression",), ConfigError, "metric: 'accuracy' is not a regression metric"),
 ])
-def test_bad_ordinal_input_names_the_culprit(tmp_path: Path, fast_cfg, value, overrides, error, message) -> None:
+def test_bad_ordinal_input_names_the_culprit(tmp_path: Path, fast_cfg, value, overrides, error,
+                                            message) -> None:
     data = make_ordinal_dataset(tmp_path / "bad", n_train=20, n_test=3)
     if value is not None:
         train = pd.read_csv(data / "train.csv", dtype=str)
