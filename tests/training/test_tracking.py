@@ -29,4 +29,5 @@ def test_a_tie_on_the_metric_goes_to_the_lower_validation_loss():
         True, True, False, True, False, False]
     assert (acc.best, acc.best_epoch, acc.best_loss, acc.bad_epochs) == (1.0, 3, 0.01, 2)
     plain = Tracker(True)  # without losses a tie never replaces the best
-    assert [plain.update(s, e) for e, (s, _) in enumerate(history)] == [True, True, False, False, False, False]
+    assert [plain.update(s, e) for e, (s, _) in enumerate(history)] == [
+        True, True, False, False, False, False]
