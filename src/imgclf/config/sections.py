@@ -202,6 +202,7 @@ def _default_space() -> dict[str, SearchParam]:
         "train.label_smoothing": SearchParam(type="float", low=0.0, high=0.2),
         "augment.affine_p": SearchParam(type="float", low=0.0, high=0.9),
         "augment.coarse_dropout": SearchParam(type="float", low=0.0, high=0.5),
+        "augment.color_jitter": SearchParam(type="float", low=0.0, high=0.5),
         "train.sampler": SearchParam(type="categorical", choices=["none", "weighted"]),
     }
 

@@ -22,7 +22,7 @@ from imgclf.training.optim import build_optimizer
 from imgclf.training.transforms import train_transform
 
 WARMUP_STEPS = 2  # the first steps allocate and pick kernels
-MIN_SECONDS, MAX_STEPS = 1.0, 40  # timed steps: at least a second, or MAX_STEPS of them
+MIN_STEPS, MIN_SECONDS, MAX_STEPS = 5, 1.0, 40  # timed steps: 5 and a second at least, 40 at most
 # The real loop runs slower than bare steps on random tensors: the loader collates and copies,
 # its workers share the CPU cores with the steps. Measured on binary25 (resnet10t, 32 px, batch
 # 16, two cores): bare steps + augmentation 215 images/s, the epochs' own figure ~160.
@@ -58,11 +58,13 @@ def _timed_steps(cfg: Config, comp: Competition, side: int, batch: int) -> float
 
     for _ in range(WARMUP_STEPS):
         step()
-    steps, start = 0, _synced(device)
-    while steps < MAX_STEPS and (steps < 3 or _synced(device) - start < MIN_SECONDS):
+    times: list[float] = []
+    while len(times) < MAX_STEPS and (len(times) < MIN_STEPS or sum(times) < MIN_SECONDS):
+        start = _synced(device)
         step()
-        steps += 1
-    return (_synced(device) - start) / (steps * batch)
+        times.append(_synced(device) - start)
+    # the median step: a burst of another process's work on a shared machine skews the mean
+    return float(np.median(times)) / batch
 
 
 def _synced(device: torch.device) -> float:
