@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from imgclf.metrics import is_better
 
+LOSS_TIE_MARGIN = 0.01  # a tie is broken by a validation loss lower by 1%, not by noise
+
 
 @dataclass
 class Tracker:
@@ -24,7 +26,8 @@ class Tracker:
         accuracy 0.95 against 0.99 for the last one)."""
         # the first epoch always counts (even with an undefined score) so that best.pt exists
         improved = self.best is None or is_better(score, self.best, self.greater_is_better) or (
-            score == self.best and loss is not None and self.best_loss is not None and loss < self.best_loss)
+            score == self.best and loss is not None and self.best_loss is not None
+            and loss < self.best_loss * (1 - LOSS_TIE_MARGIN))
         if improved:
             self.best, self.best_epoch, self.bad_epochs, self.best_loss = score, epoch, 0, loss
         else:
