@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import asdict
 
 import numpy as np
@@ -86,7 +87,8 @@ def throughput_key(cfg: Config, hw: Hardware, side: int, batch: int) -> str:
     """Everything a measured training throughput depends on."""
     t, m = cfg.train, cfg.model
     return (f"{hw.device} x{max(hw.gpus, 1) if hw.device == 'cuda' else hw.cpus} | {m.name} {m.heads} | "
-            f"{side} px batch {batch} | amp {t.amp} channels_last {t.channels_last} compile {t.compile}")
+            f"{side} px batch {batch} | amp {t.amp} channels_last {t.channels_last} compile {t.compile} | "
+            f"OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')}")
 
 
 def saved_rate(cfg: Config, paths: Paths, hw: Hardware, measure: RateFn) -> RateFn:
