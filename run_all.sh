@@ -37,6 +37,7 @@ stage() {
 stage pipelines/01_eda.py "$@"
 stage pipelines/02_folds.py "$@"
 stage pipelines/03_train.py "$@"
+stage pipelines/03_train.py --extra "$@"  # plan.extra_models: other architecture families for the ensemble
 stage tune.py "$@"
 stage pipelines/03_train.py --tuned "$@"
 stage pipelines/05_infer.py "$@"

@@ -109,6 +109,11 @@ class Paths:
         return self.experiment_dir(experiment) / "plan.json"
 
     @property
+    def throughput_json(self) -> Path:
+        """Measured training throughput per model, side, batch and device (the budget's plan)."""
+        return self.comp_dir / "throughput.json"
+
+    @property
     def views_json(self) -> Path:
         """The augmentation probe's evidence, reused while folds.csv is unchanged."""
         return self.comp_dir / "views.json"

@@ -39,11 +39,22 @@ def folds_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
 
 
 def train_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
-    """``--tuned`` trains tuning's best config as experiment ``<experiment>_tuned``. A rerun with
-    every fold finished returns in about a second, before torch is imported. ``--lr-find`` runs
-    the LR range test instead of training."""
+    """``--tuned`` trains tuning's best config as experiment ``<experiment>_tuned``, ``--extra``
+    each of ``plan.extra_models`` as ``<experiment>_<model>``. A rerun with every fold finished
+    returns in about a second, before torch is imported. ``--lr-find`` runs the LR range test
+    instead of training."""
     if getattr(args, "lr_find", False):
         return _lr_find(cfg, paths)
+    if getattr(args, "extra", False):
+        from imgclf.planning.plan import extra_model_configs  # no torch
+
+        for extra in extra_model_configs(cfg):
+            _train(args, extra, Paths.from_config(extra))
+        return
+    _train(args, cfg, paths)
+
+
+def _train(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     from imgclf.training.status import finished_run  # no torch (imports: see the module docstring)
 
     single_process = "WORLD_SIZE" not in os.environ  # under torchrun every rank takes the same path
@@ -98,7 +109,8 @@ def tune_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
                "tune.storage": args.storage, "tune.folds": parse_folds(args.folds),
                "tune.n_startup_trials": args.n_startup_trials}
     given = {k: v for k, v in options.items() if v is not None}
-    tune(cfg.updated(given) if given else cfg, paths)
+    asked = args.trials is not None or args.timeout is not None
+    tune(cfg.updated(given) if given else cfg, paths, within_budget=not asked)
     _refresh_report(cfg, paths)
 
 

@@ -148,6 +148,9 @@ class PlanConfig(Section):
     epochs_for_large: int = Field(10, ge=1)  # large data: this many epochs, between the two bounds
     train_share: float = Field(0.8, gt=0, le=1)  # of the budget (less fixed costs) for training
     probe_views: bool = True  # decide the label-preserving views by the probe (when augment.* is null)
+    # run_all.sh also trains each as experiment <experiment>_<model>: another architecture family
+    # for the ensemble (a fixed, small list: every model trains every fold within the budget)
+    extra_models: list[str] = ["regnetx_002"]
 
 
 class InferConfig(Section):
@@ -201,6 +204,9 @@ def _default_space() -> dict[str, SearchParam]:
         "train.weight_decay": SearchParam(type="float", low=1e-4, high=1e-1, log=True),
         "train.label_smoothing": SearchParam(type="float", low=0.0, high=0.2),
         "augment.affine_p": SearchParam(type="float", low=0.0, high=0.9),
+        "augment.coarse_dropout": SearchParam(type="float", low=0.0, high=0.5),
+        "augment.color_jitter": SearchParam(type="float", low=0.0, high=0.5),
+        "train.sampler": SearchParam(type="categorical", choices=["none", "weighted"]),
     }
 
 
@@ -208,10 +214,10 @@ class TuneConfig(Section):
     trials: int = Field(6, ge=1)
     timeout: float | None = Field(None, gt=0)
     folds: list[int] = [0]
-    epochs: int | None = Field(2, ge=1)  # None: train.epochs
+    epochs: int | None = Field(None, ge=1)  # None: train.epochs (the plan's): short trials rank noise
     sampler_seed: int = 42
     n_startup_trials: int = Field(5, ge=0)
-    pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
+    pruner: Literal["median", "hyperband", "successive_halving", "none"] = "successive_halving"
     study: str | None = None  # None: "<comp>-<experiment>"
     storage: str | None = None  # None: a JournalFileBackend file under models/<comp>/tune/
     space: dict[str, SearchParam] = Field(default_factory=_default_space)

@@ -115,7 +115,8 @@ def tuned_config(cfg: Config, paths: Paths, overrides: list[str]) -> Config | No
         log.info("tune.train_best is false: no tuned experiment to train")
         return None
     if not paths.best_config_yaml.is_file():
-        log.warning("%s not found: run tune.py first; no tuned experiment trained", paths.best_config_yaml)
+        log.warning("%s not found (tuning skipped or not run: see tune.py's output); no tuned experiment "
+                    "trained", paths.best_config_yaml)
         return None
     overrides = [o for o in overrides if not o.strip().startswith("experiment=")]
     tuned = load_config(paths.best_config_yaml, [f"data.dir={paths.data_dir}", *overrides])

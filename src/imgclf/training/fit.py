@@ -134,7 +134,7 @@ def _train_epochs(run: FoldRun, paths: Paths, experiment: str | None, writer: ob
     cfg, fold, info = run.cfg, run.fold, run.dist
     while run.epoch < cfg.train.epochs and not _early_stop(run):
         row = train_epoch(run)
-        improved = run.tracker.update(row["score"], run.epoch)
+        improved = run.tracker.update(row["score"], run.epoch, row["val_loss"])
         run.epoch += 1
         run.history.append(row)
         run.schedule.after_epoch(run.epoch, row["score"])

@@ -80,7 +80,8 @@ class FoldRun:
             "ema": self.hooks.ema.state_dict() if self.hooks.ema is not None else None,
             "scaler": self.rt.scaler.state_dict() if self.rt.scaler is not None else None,
             "updates": self.hooks.updates, "epoch": self.epoch, "history": self.history,
-            "tracker": [self.tracker.best, self.tracker.best_epoch, self.tracker.bad_epochs],
+            "tracker": [self.tracker.best, self.tracker.best_epoch, self.tracker.bad_epochs,
+                        self.tracker.best_loss],
             "rng": rng_state(), "classes": self.comp.classes, "config": self.cfg.to_dict(),
         }
 
@@ -93,7 +94,8 @@ class FoldRun:
         if self.rt.scaler is not None and state["scaler"] is not None:
             self.rt.scaler.load_state_dict(state["scaler"])
         self.hooks.updates, self.epoch, self.history = state["updates"], state["epoch"], state["history"]
-        self.tracker.best, self.tracker.best_epoch, self.tracker.bad_epochs = state["tracker"]
+        tracked = list(state["tracker"]) + [None] * (4 - len(state["tracker"]))  # older last.pt: 3 fields
+        self.tracker.best, self.tracker.best_epoch, self.tracker.bad_epochs, self.tracker.best_loss = tracked
         set_rng_state(state["rng"])
 
 
