@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ from imgclf.config.compare import config_differences, training_view
 from imgclf.config.loading import dump_yaml, load_config
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
+from imgclf.data.extra import extra_fingerprint, load_extra_train
 from imgclf.data.folds import check_experiment_folds, folds_digest, read_folds
 from imgclf.data.ingest import load_competition
 from imgclf.errors import UserError
@@ -69,7 +71,21 @@ def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None
     if any(not paths.fold_oof(f).is_file() for f in wanted):  # nothing to train: nothing to check
         check_training_inputs(cfg, comp)  # before prepare_experiment writes: bad input leaves no artefact
     prepare_experiment(cfg, paths, plan=plan)
+    check_extra_train(cfg, paths, comp)
     return cfg, comp, folds, wanted
+
+
+def check_extra_train(cfg: Config, paths: Paths, comp: Competition, experiment: str | None = None) -> None:
+    """Record the data.extra_train set's fingerprint; refuse a changed set under trained folds."""
+    fingerprint = extra_fingerprint(load_extra_train(cfg, comp))
+    target = paths.extra_train_json(experiment)
+    saved = json.loads(target.read_text()).get("fingerprint") if target.is_file() else None
+    if target.is_file() and saved != fingerprint and paths.is_trained(experiment):
+        raise UserError(f"data.extra_train: the extra training set changed since experiment "
+                        f"'{experiment or cfg.experiment}' was trained ({target}: {saved} -> {fingerprint}); "
+                        "start a new one with --set experiment=NAME or delete that folder")
+    if fingerprint is not None:
+        write_text(target, json.dumps({"dir": str(cfg.data.extra_train), "fingerprint": fingerprint}) + "\n")
 
 
 @contextlib.contextmanager
