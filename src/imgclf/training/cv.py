@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import yaml
@@ -27,6 +27,7 @@ from imgclf.training.fit import run_fold
 from imgclf.training.oof import predict_fold_oof, summarise_cv
 from imgclf.training.preflight import check_training_inputs
 from imgclf.training.status import resolve_config
+from imgclf.training.student import StudentFold
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,11 @@ def _fold_locks(paths: Paths, todo: list[int]) -> Iterator[None]:
         yield
 
 
-def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> dict:
+def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None,
+           student: Callable[[int], StudentFold] | None = None) -> dict:
     """Train the wanted unfinished folds, write each fold's OOF, then merge and score the finished ones.
+    ``student`` (the pseudo-label stage): fold k -> its extra rows and loss, asked for only when fold
+    k is trained.
 
     Under torchrun all ranks train each fold together; rank 0 alone reads and writes models/<comp>/
     (the others get what it read), so other machines need only the competition's images.
@@ -117,7 +121,7 @@ def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> di
             clear_stale(paths.fold_lock(fold))  # left by a run killed after it finished this fold
     with held_by_main(lambda: _fold_locks(paths, todo), info):
         for fold in todo:
-            run_fold(cfg, paths, comp, folds, fold)
+            run_fold(cfg, paths, comp, folds, fold, student=None if student is None else student(fold))
             oof = predict_fold_oof(cfg, paths, comp, folds, fold)
             if info.is_main:
                 write_csv(paths.fold_oof(fold), oof)
