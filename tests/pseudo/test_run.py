@@ -47,6 +47,8 @@ def test_each_student_fold_learns_only_from_its_own_folds_teacher(taught):
     result = run_pseudo(cfg.updated(soft), paths)
     student = result["student"]
     assert student == "baseline_soft" and result["teachers"] == ["baseline"]
+    selection = json.loads(paths.teacher_json(0, student).read_text())["selection"]
+    assert selection["selected"] == selection["of"] == len(comp.test)  # soft, no selection: every test image
     direct = [_direct_test_logits(cfg, paths, comp, k) for k in (0, 1)]
     assert not np.allclose(direct[0], direct[1], atol=1e-3)  # the two teacher folds are distinguishable
     for k in (0, 1):
@@ -88,3 +90,15 @@ def test_a_retrained_teacher_is_noticed_and_a_killed_stage_resumes(taught):
     torch.save(state, teacher)
     with pytest.raises(UserError, match="fold 1 were made by teacher checkpoints that changed.*stale"):
         run_pseudo(pcfg, paths)
+
+
+def test_distillation_student_of_a_smaller_model_on_train_and_test(taught):
+    cfg, paths, comp, folds = taught
+    pcfg = cfg.updated({"pseudo.enabled": True, "pseudo.mode": "distill", "pseudo.temperature": 2.0,
+                        "pseudo.overrides": {"model.name": "mobilenetv3_small_050"}})
+    result = run_pseudo(pcfg, paths)
+    student = result["student"]
+    assert "mobilenetv3_small_050" in paths.config_yaml(student).read_text()
+    with np.load(paths.teacher_targets_npz(0, student)) as npz:
+        assert npz["train"].shape == (int((folds != 0).sum()), 3) and npz["test"].shape == (len(comp.test), 3)
+    assert result["scores"][student]["oof"] is not None

@@ -55,7 +55,8 @@ def student_config(cfg: Config, paths: Paths, teachers: list[str]) -> Config:
     if name in teachers:
         raise UserError(f"pseudo.student: '{name}' is one of the teachers; give the student its own name")
     base = experiment_config(cfg, paths, teachers[0])
-    return base.updated({**pc.overrides, "experiment": name})
+    # the student's own config.yaml keeps the pseudo settings its targets are made with
+    return base.updated({**pc.overrides, "experiment": name, "pseudo": pc.model_dump(mode="json")})
 
 
 def run_pseudo(cfg: Config, paths: Paths) -> dict:
