@@ -13,6 +13,8 @@ def parser():
     p.add_argument("--folds", default=None, help="comma-separated folds to train (default: all)")
     p.add_argument("--tuned", action="store_true",
                    help="train models/<comp>/tune/best_config.yaml as experiment <experiment>_tuned")
+    p.add_argument("--extra", action="store_true",
+                   help="train each of plan.extra_models as experiment <experiment>_<model>")
     p.add_argument("--lr-find", action="store_true",
                    help="run the LR range test on fold 0 (plot + suggested train.lr) instead of training")
     p.add_argument("--write-config", metavar="FILE", default=None,

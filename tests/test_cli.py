@@ -79,3 +79,21 @@ def test_help_lists_the_common_options() -> None:
     assert result.returncode == 0 and result.stderr == ""
     for option in ("--data", "--config", "--set", "EDA report"):
         assert option in result.stdout
+
+
+def test_the_mask_layout_defaults_to_its_competition_metric(tmp_path: Path) -> None:
+    """Macro-F1 scores the mask competition: its layout gets it unless the user set a metric."""
+    from imgclf.cli import common_parser, config_from_args
+    from tests.helpers.datasets import make_kaggle_dataset, make_mask_dataset
+
+    mask, kaggle = make_mask_dataset(tmp_path / "mask"), make_kaggle_dataset(tmp_path / "shapes")
+    config = tmp_path / "mine.yaml"
+    config.write_text("metric: balanced_accuracy\n")
+
+    def metric(*argv: str) -> str:
+        return config_from_args(common_parser("test").parse_args(list(argv))).metric
+    assert metric("--data", str(mask)) == "f1_macro"
+    assert metric("--data", str(mask), "--set", "metric=accuracy") == "accuracy"
+    assert metric("--data", str(mask), "--config", str(config)) == "balanced_accuracy"
+    assert metric("--data", str(kaggle)) == "accuracy"
+    assert metric("--data", str(tmp_path / "missing")) == "accuracy"  # the stage reports the folder

@@ -120,3 +120,21 @@ def test_multilabel_auc_skips_a_label_absent_from_the_rows(multilabel_example) -
     y[:, 0] = 0
     expected = np.mean([skm.roc_auc_score(y[:, k], p[:, k]) for k in range(1, 6)])
     assert get_metric("roc_auc", "multi_label")(y, p) == pytest.approx(expected)
+
+
+def test_ordinal_and_regression_metrics_match_sklearn_and_know_their_direction() -> None:
+    from sklearn.metrics import cohen_kappa_score, mean_absolute_error
+
+    from imgclf.metrics import greater_is_better, metrics_for
+
+    y = np.array([0, 0, 1, 2, 4, 3, 2, 0])
+    pred = np.array([0.2, 0.7, 1.4, 2.0, 3.2, 3.6, 1.5, 0.1])  # continuous: the grade metrics round
+    rounded = np.array([0, 1, 1, 2, 3, 4, 2, 0])
+    table = metrics_for("ordinal")
+    assert table["qwk"](y, pred) == pytest.approx(cohen_kappa_score(y, rounded, weights="quadratic"))
+    linear = cohen_kappa_score(y, rounded, weights="linear")
+    assert table["linear_kappa"](y, pred[:, None]) == pytest.approx(linear)
+    assert table["mae"](y, pred) == pytest.approx(mean_absolute_error(y, pred))
+    assert table["rmse"](y, pred) == pytest.approx(np.sqrt(np.mean((y - pred) ** 2)))
+    assert greater_is_better("qwk") and not greater_is_better("rmse") and not greater_is_better("mae")
+    assert set(metrics_for("regression")) == {"rmse", "mae"}

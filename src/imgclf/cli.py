@@ -47,7 +47,30 @@ def config_from_args(args: argparse.Namespace) -> Config:
         overrides.insert(0, f"data.dir={args.data.resolve()}")
     if getattr(args, "budget", None) is not None:
         overrides.insert(0, f"budget={args.budget}")
-    return load_config(args.config, overrides)
+    return _competition_metric(load_config(args.config, overrides), args)
+
+
+def _competition_metric(cfg: Config, args: argparse.Namespace) -> Config:
+    """The mask competition is scored by macro-F1: its layout gets that metric unless ``metric`` is
+    set (by --set or the --config file); every other layout keeps the configured default."""
+    import yaml
+
+    from imgclf.data.ingest import detect_layout  # no torch
+    from imgclf.errors import DataError
+
+    given = any(o.strip().startswith("metric=") for o in args.overrides)
+    if args.config is not None:
+        given = given or "metric" in (yaml.safe_load(Path(args.config).read_text()) or {})
+    if given or cfg.data.dir is None or cfg.metric != "accuracy":
+        return cfg
+    try:
+        layout = cfg.data.layout if cfg.data.layout != "auto" else detect_layout(Path(cfg.data.dir))
+    except DataError:
+        return cfg  # the stage reports the folder's problem in its own words
+    if layout != "mask":
+        return cfg
+    logging.getLogger(__name__).info("metric: f1_macro, the mask competition's (--set metric=NAME to change)")
+    return cfg.updated({"metric": "f1_macro"})
 
 
 def parse_folds(text: str | None) -> list[int] | None:

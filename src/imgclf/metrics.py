@@ -87,8 +87,6 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
 REPORTED = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "roc_auc", "log_loss", "top3_accuracy")
 
 
-
-
 def _binary(p: np.ndarray) -> np.ndarray:
     return (np.asarray(p) >= 0.5).astype(int)
 
@@ -150,16 +148,66 @@ MULTILABEL_METRICS: dict[str, Metric] = {m.name: m for m in [
 
 REPORTED_MULTILABEL = ("f1_samples", "f2_samples", "f1_macro", "f1_micro", "roc_auc", "average_precision",
                        "log_loss")
-ALL_METRIC_NAMES = frozenset(METRICS) | frozenset(MULTILABEL_METRICS)
+
+
+# Ordinal and regression: labels [n] (grade indices, or real values) and continuous predictions [n]
+# (or [n, 1], as read back from oof.csv's one ``prediction`` column). A grade metric rounds the
+# predictions to the nearest grade, so integer grades (cut-points already applied) pass unchanged.
+
+def _column(p: np.ndarray) -> np.ndarray:
+    return np.asarray(p, dtype=float).reshape(len(p), -1)[:, 0]
+
+
+def _grades(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y).astype(int)
+    top = max(int(y.max()), 1) if len(y) else 1
+    return y, np.clip(np.rint(_column(p)), 0, top).astype(int)
+
+
+def _kappa(weights: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    def score(y: np.ndarray, p: np.ndarray) -> float:
+        y, g = _grades(y, p)
+        if len(np.unique(np.concatenate([y, g]))) < 2:  # sklearn divides 0 by 0 there
+            return float(np.array_equal(y, g))
+        return skm.cohen_kappa_score(y, g, weights=weights)
+    return score
+
+
+def _rmse(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.sqrt(skm.mean_squared_error(np.asarray(y, dtype=float), _column(p))))
+
+
+def _mae(y: np.ndarray, p: np.ndarray) -> float:
+    return skm.mean_absolute_error(np.asarray(y, dtype=float), _column(p))
+
+
+REGRESSION_METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("rmse", _rmse, greater_is_better=False),
+    Metric("mae", _mae, greater_is_better=False),
+]}
+ORDINAL_METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("qwk", _kappa("quadratic")),
+    Metric("linear_kappa", _kappa("linear")),
+    Metric("accuracy", lambda y, p: skm.accuracy_score(*_grades(y, p))),
+    *REGRESSION_METRICS.values(),  # of the continuous grade predictions
+]}
+REPORTED_ORDINAL = ("qwk", "linear_kappa", "accuracy", "rmse", "mae")
+REPORTED_REGRESSION = ("rmse", "mae")
+# the metrics whose name alone says the task under ``task: auto``
+ORDINAL_IMPLIED = ("qwk", "linear_kappa")
+REGRESSION_IMPLIED = ("rmse", "mae")
+
+ALL_METRIC_NAMES = frozenset(METRICS) | frozenset(MULTILABEL_METRICS) | frozenset(ORDINAL_METRICS)
 
 
 def greater_is_better(name: str) -> bool:
-    """The direction of a metric name, whatever the task (a name shared by both tasks agrees)."""
-    return (METRICS.get(name) or MULTILABEL_METRICS[name]).greater_is_better
+    """The direction of a metric name, whatever the task (a name shared by several tasks agrees)."""
+    return (METRICS.get(name) or MULTILABEL_METRICS.get(name) or ORDINAL_METRICS[name]).greater_is_better
 
 
 def metrics_for(task: str) -> dict[str, Metric]:
-    return MULTILABEL_METRICS if task == "multi_label" else METRICS
+    return {"multi_label": MULTILABEL_METRICS, "ordinal": ORDINAL_METRICS,
+            "regression": REGRESSION_METRICS}.get(task, METRICS)
 
 
 def get_metric(name: str, task: str = "single_label") -> Metric:
@@ -167,7 +215,8 @@ def get_metric(name: str, task: str = "single_label") -> Metric:
 
 
 def reported(task: str = "single_label") -> tuple[str, ...]:
-    return REPORTED_MULTILABEL if task == "multi_label" else REPORTED
+    return {"multi_label": REPORTED_MULTILABEL, "ordinal": REPORTED_ORDINAL,
+            "regression": REPORTED_REGRESSION}.get(task, REPORTED)
 
 
 def score_all(labels: np.ndarray, probs: np.ndarray, names: tuple[str, ...] | None = None,

@@ -39,13 +39,24 @@ def folds_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
 
 
 def train_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
-    """``--tuned`` trains tuning's best config as experiment ``<experiment>_tuned``. A rerun with
-    every fold finished returns in about a second, before torch is imported. ``--lr-find`` runs
-    the LR range test instead of training."""
+    """``--tuned`` trains tuning's best config as experiment ``<experiment>_tuned``, ``--extra``
+    each of ``plan.extra_models`` as ``<experiment>_<model>``. A rerun with every fold finished
+    returns in about a second, before torch is imported. ``--lr-find`` runs the LR range test
+    instead of training."""
     if getattr(args, "write_config", None) and not getattr(args, "lr_find", False):
         raise UserError("--write-config FILE needs --lr-find (it writes the range test's suggestion)")
     if getattr(args, "lr_find", False):
         return _lr_find(cfg, paths, getattr(args, "write_config", None))
+    if getattr(args, "extra", False):
+        from imgclf.planning.plan import extra_model_configs  # no torch
+
+        for extra in extra_model_configs(cfg):
+            _train(args, extra, Paths.from_config(extra))
+        return
+    _train(args, cfg, paths)
+
+
+def _train(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     from imgclf.training.status import finished_run  # no torch (imports: see the module docstring)
 
     single_process = "WORLD_SIZE" not in os.environ  # under torchrun every rank takes the same path
@@ -105,7 +116,8 @@ def tune_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
                "tune.storage": args.storage, "tune.folds": parse_folds(args.folds),
                "tune.n_startup_trials": args.n_startup_trials}
     given = {k: v for k, v in options.items() if v is not None}
-    tune(cfg.updated(given) if given else cfg, paths)
+    asked = args.trials is not None or args.timeout is not None
+    tune(cfg.updated(given) if given else cfg, paths, within_budget=not asked)
     _refresh_report(cfg, paths)
 
 
@@ -117,6 +129,24 @@ def infer_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
             for e, r in results.items()]
     print(f"TTA on OOF ({cfg.metric}):\n" + "\n".join(rows))
     _refresh_report(cfg, paths)
+
+
+def pseudo_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
+    """The student of ``pseudo.*``; run_all.sh calls it every time, and it does nothing unless enabled."""
+    if not cfg.pseudo.enabled:
+        print("pseudo.enabled is false: no pseudo-label / distillation student (set pseudo.enabled=true)")
+        return
+    from imgclf.pseudo.run import run_pseudo  # torch (imports: see the module docstring)
+
+    result = run_pseudo(cfg, paths)
+    rows = [f"{e:<28} {'student' if e == result['student'] else 'teacher':<8} "
+            f"{_fmt(s['oof'])} -> {_fmt(s['oof_tta'])}" for e, s in result["scores"].items()]
+    print(f"pseudo ({cfg.pseudo.mode}): OOF {cfg.metric}, plain -> with TTA\n" + "\n".join(rows))
+    _refresh_report(cfg, paths)
+
+
+def _fmt(value: float | None) -> str:
+    return "   n/a" if value is None else f"{value:.4f}"
 
 
 def ensemble_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:

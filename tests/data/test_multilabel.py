@@ -74,7 +74,7 @@ def _edit(data: Path, edit) -> None:
      "column 'tags': 1 empty tag string(s), first at row 2 (id 'tr_0000')"),
     ("tags", None, ("metric=balanced_accuracy",), ConfigError,
      "metric: 'balanced_accuracy' is not a multi-label metric"),
-    ("tags", None, ("task=ordinal",), ConfigError, "task: 'ordinal' is not supported yet"),
+    ("tags", None, ("task=ordinal",), DataError, "is not an integer grade"),
     ("columns", None, ("data.group_column=Patient",), DataError,
      "data.group_column: column 'Patient' not found"),
 ])

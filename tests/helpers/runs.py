@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 FAST = [
     "model.name=resnet10t", "model.pretrained=false", "train.epochs=2", "train.batch_size=32",
     "folds.n_splits=2", "data.image_size=32", "train.num_workers=0", "train.warmup_epochs=0",
-    "device=cpu", "infer.tta=[identity]",
+    "device=cpu", "infer.tta=[identity]", "plan.extra_models=[]",
 ]
 
 

@@ -14,8 +14,9 @@ from tests.helpers.runs import FAST, TINY_TUNE, run_all
 # FAST, plus smaller images and batches: more optimiser steps for the same CPU time, so a few
 # epochs learn the colour/shape classes reliably.
 OVERRIDES = [*FAST, *TINY_TUNE, "data.image_size=16", "train.batch_size=8", "train.epochs=3",
-             "train.lr=0.003"]
-STAGES = ("01_eda.py", "02_folds.py", "03_train.py", "tune.py", "03_train.py --tuned", "05_infer.py",
+             "train.lr=0.003", "plan.extra_models=[regnetx_002]"]
+STAGES = ("01_eda.py", "02_folds.py", "03_train.py", "03_train.py --extra", "tune.py",
+          "03_train.py --tuned", "05_infer.py", "05b_pseudo.py",
           "06_ensemble.py", "07_score.py --auto", "08_report.py")
 
 
@@ -28,6 +29,7 @@ def run_chain(data: Path, root: Path) -> float:
     assert started == [s.split(" --")[0] for s in STAGES], started
     experiments = (root / "models" / data.name / "ensemble" / "ensemble.json").read_text()
     assert '"baseline_tuned"' in experiments  # the tuned config was trained and ensembled
+    assert '"baseline_regnetx_002"' in experiments  # and the other architecture family
     return float(result.stdout.split("accuracy:")[1].split()[0])
 
 

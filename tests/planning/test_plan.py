@@ -4,7 +4,15 @@ a larger plan, the budget is respected, and every value the user sets wins over 
 from __future__ import annotations
 
 from imgclf.config.loading import load_config
-from imgclf.planning.plan import DataStats, Hardware, apply_plan, describe, make_plan
+from imgclf.planning.plan import (
+    DataStats,
+    Hardware,
+    apply_plan,
+    describe,
+    extra_model_configs,
+    make_plan,
+    run_experiments,
+)
 
 CPU2, GPU = Hardware("cpu", 2), Hardware("cuda", 16, 1)
 
@@ -37,9 +45,9 @@ def test_cuda_plans_larger_batches_and_images_than_cpu_for_the_same_budget() -> 
 def test_the_budget_caps_the_steps_and_a_run_that_cannot_fit_says_so() -> None:
     stats = DataStats(n_train=1500, n_classes=10, n_folds=5, side=32)
     free = make_plan(stats, CPU2, load_config(None, ["budget=null"]))
-    tight = make_plan(stats, CPU2, load_config(None, ["budget=200"]))
+    tight = make_plan(stats, CPU2, load_config(None, ["budget=600"]))
     assert tight.steps_per_fold < free.steps_per_fold
-    assert tight.run_seconds <= 200 * 1.1
+    assert tight.run_seconds <= 600 * 1.1
     hopeless = make_plan(stats, CPU2, load_config(None, ["budget=50"]))
     assert hopeless.run_seconds > 50 and "EXCEEDS the budget of 50 s" in describe(hopeless)
 
@@ -54,3 +62,36 @@ def test_explicit_values_win_over_the_plan() -> None:
     unset = load_config(None, ["budget=null"])
     filled = apply_plan(unset, make_plan(stats, CPU2, unset))
     assert (filled.train.batch_size, filled.data.image_size) == (16, 32) and filled.train.epochs >= 80
+
+
+def test_too_small_a_budget_skips_tuning_and_gives_its_share_to_training() -> None:
+    stats = DataStats(n_train=1500, n_classes=10, n_folds=5, side=32)
+    roomy = make_plan(stats, CPU2, load_config(None, ["budget=20000"]))
+    assert roomy.experiments == 3 and roomy.tune_trials >= 6  # base, regnetx_002, tuned
+    small = load_config(None, ["budget=400"])
+    tight = make_plan(stats, CPU2, small)
+    assert tight.experiments == 2 and tight.tune_trials == 0 and "tuning skipped" in describe(tight)
+    # without the skip, the same budget spread over three experiments and tuning gives fewer steps
+    kept = make_plan(stats, CPU2, small.updated({"tune.trials": 1}))
+    assert kept.experiments == 3 and kept.tune_trials >= 1
+    assert tight.steps_per_fold > kept.steps_per_fold
+    assert tight.run_seconds <= 400 * 1.1
+
+
+def test_the_measured_rate_sets_the_budgeted_steps() -> None:
+    stats = DataStats(n_train=1500, n_classes=10, n_folds=5, side=32)
+    cfg = load_config(None, ["budget=600"])
+    slow = make_plan(stats, CPU2, cfg, rate_of=lambda side, batch: 50.0)
+    fast = make_plan(stats, CPU2, cfg, rate_of=lambda side, batch: 500.0)
+    assert slow.steps_per_fold < fast.steps_per_fold and "measured" in describe(slow)
+    assert abs(slow.fold_seconds - slow.steps_per_fold * slow.batch_size / 50.0 * 1.15) < 0.2
+
+
+def test_extra_models_are_experiments_of_their_own() -> None:
+    cfg = load_config(None, ["plan.extra_models=[regnetx_002,mobilenetv3_small_100]",
+                             "model.pretrained_path=weights.pth", "experiment=run1"])
+    extras = extra_model_configs(cfg)
+    assert [(c.model.name, c.experiment) for c in extras] == [
+        ("regnetx_002", "run1_regnetx_002"), ("mobilenetv3_small_100", "run1_mobilenetv3_small_100")]
+    assert all(c.model.pretrained_path is None and c.train == cfg.train for c in extras)
+    assert run_experiments(cfg) == 4 and run_experiments(cfg.updated({"tune.train_best": False})) == 3

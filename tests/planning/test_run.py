@@ -55,3 +55,27 @@ def test_probe_off_leaves_every_view_off(fast_cfg, tmp_path: Path) -> None:
     cfg, record, paths = _planned(fast_cfg, tmp_path, "plan.probe_views=false")
     assert not any((cfg.augment.hflip, cfg.augment.vflip, cfg.augment.rot90, cfg.augment.transpose))
     assert record["augment_evidence"] is None and not paths.views_json.exists()
+
+
+def test_a_budgeted_plan_measures_its_throughput_once_and_then_reads_it(fast_cfg, tmp_path: Path) -> None:
+    """A rerun must plan the same epochs (a resumed experiment keeps its config): the measurement is
+    saved per model, side and batch, and read back instead of measured again."""
+    data = make_kaggle_dataset(tmp_path / "shapes", n_train=60, n_test=6, side=20)
+    cfg = fast_cfg(data, *UNSET[:-1], "budget=300")
+    paths = Paths.from_config(cfg)
+    comp = load_competition(cfg, paths)
+    folds = make_folds(cfg, paths, comp)["fold"].to_numpy()
+    calls = []
+
+    def measure(side: int, batch: int) -> float:
+        calls.append((side, batch))
+        return 40.0 + len(calls)  # a second measurement would differ
+    first, record = plan_experiment(cfg, paths, comp, folds, measure)
+    again, _ = plan_experiment(cfg, paths, comp, folds, measure)
+    assert calls == [(32, 16)] and first.train.epochs == again.train.epochs
+    assert "41 training images/s on cpu (measured)" in " ".join(record["plan"]["reasons"])
+    assert list(json.loads(paths.throughput_json.read_text()).values()) == [41.0]
+    other, _ = plan_experiment(cfg.updated({"model.name": "regnetx_002"}), paths, comp, folds, measure)
+    assert calls == [(32, 16), (32, 16)]  # another model: measured again
+    unbudgeted, _ = plan_experiment(cfg.updated({"budget": None}), paths, comp, folds, measure)
+    assert len(calls) == 2  # without a budget nothing depends on the rate

@@ -23,6 +23,7 @@ from imgclf.config.sections import (
     ModelConfig,
     PathsConfig,
     PlanConfig,
+    PseudoConfig,
     SearchParam,
     Section,
     TrackConfig,
@@ -35,8 +36,9 @@ from imgclf.metrics import ALL_METRIC_NAMES
 # Re-exported: stages import the sections from here, beside the Config that holds them.
 __all__ = [
     "PROJECT_ROOT", "AugmentConfig", "Config", "DataConfig", "EnsembleConfig", "FoldsConfig", "InferConfig",
-    "LossName", "ModelConfig", "PathsConfig", "PlanConfig", "RESERVED_DIRS", "SearchParam", "Section",
-    "TrackConfig", "TrainConfig", "TuneConfig", "set_dotted", "unknown_key_error", "validate_config",
+    "LossName", "ModelConfig", "PathsConfig", "PlanConfig", "PseudoConfig", "RESERVED_DIRS", "SearchParam",
+    "Section", "TrackConfig", "TrainConfig", "TuneConfig", "set_dotted", "unknown_key_error",
+    "validate_config",
 ]
 
 # Folders under models/<comp>/ that are stage outputs, never experiments (eda/ saves its config too).
@@ -46,7 +48,7 @@ RESERVED_DIRS = frozenset({"tune", "eda", "ensemble", "cache"})
 class Config(Section):
     experiment: str = "baseline"
     metric: str = "accuracy"
-    # auto: decided from the data (data.task.resolve_task); ordinal and regression are not supported yet
+    # auto: decided from the data and the metric (data.multilabel.decide_task, data.ordinal.continuous_task)
     task: Literal["auto", "single_label", "multi_label", "ordinal", "regression"] = "auto"
     seed: int = 42
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -62,6 +64,7 @@ class Config(Section):
     infer: InferConfig = InferConfig()
     ensemble: EnsembleConfig = EnsembleConfig()
     tune: TuneConfig = TuneConfig()
+    pseudo: PseudoConfig = PseudoConfig()
     track: TrackConfig = TrackConfig()
 
     @field_validator("metric")

@@ -50,6 +50,9 @@ class DataConfig(Section):
     # Training targets only (e.g. 58 to fight the thin >=60 class); validation scores, OOF and folds
     # keep mask_old_age_threshold, so CV stays comparable with the leaderboard. None: the same.
     mask_train_old_age_threshold: int | None = None
+    # Another labelled image folder (any layout, the competition's classes), added to the training
+    # images of every fold only: never to folds.csv, validation, OOF or the data fingerprint.
+    extra_train: Path | None = None
 
 
 class FoldsConfig(Section):
@@ -68,6 +71,8 @@ class ModelConfig(Section):
     # Per head (mask, gender, age): None uses train.loss / train.label_smoothing for all three.
     head_losses: tuple[LossName, LossName, LossName] | None = None
     head_label_smoothing: tuple[float, float, float] | None = None
+    # ordinal tasks: regression | classification (expected grade) | coral; auto: models.ordinal.AUTO_HEAD
+    ordinal_head: Literal["auto", "regression", "classification", "coral"] = "auto"
 
     @field_validator("head_label_smoothing")
     @classmethod
@@ -106,6 +111,7 @@ class TrainConfig(Section):
     step_size: int = Field(3, ge=1)  # StepLR period (epochs)
     step_gamma: float = Field(0.1, gt=0, le=1)
     loss: LossName = "ce"
+    regression_loss: Literal["smooth_l1", "mse"] = "smooth_l1"  # the regression head's loss
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     focal_gamma: float = Field(2.0, ge=0)
     # Multi-label only: asymmetric loss (Ridnik et al.) focusing and clipping of easy negatives.
@@ -145,6 +151,9 @@ class PlanConfig(Section):
     epochs_for_large: int = Field(10, ge=1)  # large data: this many epochs, between the two bounds
     train_share: float = Field(0.8, gt=0, le=1)  # of the budget (less fixed costs) for training
     probe_views: bool = True  # decide the label-preserving views by the probe (when augment.* is null)
+    # run_all.sh also trains each as experiment <experiment>_<model>: another architecture family
+    # for the ensemble (a fixed, small list: every model trains every fold within the budget)
+    extra_models: list[str] = ["regnetx_002"]
 
 
 class TrackConfig(Section):
@@ -186,6 +195,32 @@ class EnsembleConfig(Section):
     at_least_one: Literal["auto", "on", "off"] = "auto"  # on: an image with no label gets its likeliest one
 
 
+class PseudoConfig(Section):
+    """The pseudo-label / distillation stage (pipelines/05b_pseudo.py, ensemble/pseudo layer): a
+    student experiment trained per fold on targets from the teacher models of the same fold only."""
+
+    enabled: bool = False  # run_all.sh runs the stage only when true
+    # hard: confident test images with the teacher's class; soft: test images with the teacher's
+    # probabilities (sharpened by temperature); distill: train + test images, loss = alpha * CE +
+    # (1 - alpha) * T^2 * KL(teacher_T || student_T)
+    mode: Literal["hard", "soft", "distill"] = "hard"
+    teacher: list[str] | None = None  # experiments; None: every complete experiment that is no student
+    student: str | None = None  # the student experiment's name; None: "<first teacher>_<mode>"
+    threshold: float | None = Field(None, gt=0, lt=1)  # hard/soft: keep test images this confident
+    top_fraction: float | None = Field(0.5, gt=0, le=1)  # or: the most confident share of each class
+    temperature: float = Field(1.0, gt=0)
+    alpha: float = Field(0.5, ge=0, le=1)  # distill: weight of the hard-label loss
+    overrides: dict[str, Any] = Field(default_factory=dict)  # the student's own keys: {model.name: ...}
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> PseudoConfig:
+        if self.threshold is not None and self.top_fraction is not None and self.mode != "distill":
+            raise ValueError("pseudo.threshold and pseudo.top_fraction: set one of them (the other null)")
+        if any(key.split(".")[0] in ("experiment", "pseudo") for key in self.overrides):
+            raise ValueError("pseudo.overrides: the student's name is pseudo.student, not an override")
+        return self
+
+
 class SearchParam(Section):
     type: Literal["float", "int", "categorical"]
     low: float | None = None
@@ -209,6 +244,9 @@ def _default_space() -> dict[str, SearchParam]:
         "train.weight_decay": SearchParam(type="float", low=1e-4, high=1e-1, log=True),
         "train.label_smoothing": SearchParam(type="float", low=0.0, high=0.2),
         "augment.affine_p": SearchParam(type="float", low=0.0, high=0.9),
+        "augment.coarse_dropout": SearchParam(type="float", low=0.0, high=0.5),
+        "augment.color_jitter": SearchParam(type="float", low=0.0, high=0.5),
+        "train.sampler": SearchParam(type="categorical", choices=["none", "weighted"]),
     }
 
 
@@ -216,10 +254,10 @@ class TuneConfig(Section):
     trials: int = Field(6, ge=1)
     timeout: float | None = Field(None, gt=0)
     folds: list[int] = [0]
-    epochs: int | None = Field(2, ge=1)  # None: train.epochs
+    epochs: int | None = Field(None, ge=1)  # None: train.epochs (the plan's): short trials rank noise
     sampler_seed: int = 42
     n_startup_trials: int = Field(5, ge=0)
-    pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
+    pruner: Literal["median", "hyperband", "successive_halving", "none"] = "successive_halving"
     study: str | None = None  # None: "<comp>-<experiment>"
     storage: str | None = None  # None: a JournalFileBackend file under models/<comp>/tune/
     space: dict[str, SearchParam] = Field(default_factory=_default_space)

@@ -19,8 +19,10 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 # Multi-label: "tags" = space-separated labels in one column, "multi_proba" = a probability per label column.
-SubmissionKind = Literal["label", "proba", "binary_proba", "mask", "tags", "multi_proba"]
-Task = Literal["single_label", "multi_label"]
+# Ordinal: an integer grade in train.csv's vocabulary; regression: a number.
+SubmissionKind = Literal["label", "proba", "binary_proba", "mask", "tags", "multi_proba", "grade", "value"]
+Task = Literal["single_label", "multi_label", "ordinal", "regression"]
+PREDICTION = "prediction"  # oof.csv/test.csv's one column of an ordinal or regression model
 
 
 @dataclass
@@ -44,6 +46,8 @@ class Competition:
     task: Task = "single_label"
     # Multi-label: the 0/1 matrix [n_train, n_labels] in ``train`` row order and ``classes`` column
     # order (``train["label"]`` then holds each row's first label, for the views that want one).
+    # Regression: the real-valued targets [n_train] (``train["label"]`` then holds their quantile bin,
+    # what the folds stratify on and the EDA counts; ``class_values`` names the bins).
     targets: np.ndarray | None = None
 
     @property
@@ -51,9 +55,20 @@ class Competition:
         return self.task == "multi_label"
 
     @property
+    def continuous(self) -> bool:
+        """Ordinal or regression: the models predict one number an image (a grade index or a value)."""
+        return self.task in ("ordinal", "regression")
+
+    @property
+    def output_columns(self) -> list[str]:
+        """The prediction columns of oof.csv and test.csv."""
+        return [PREDICTION] if self.continuous else self.classes
+
+    @property
     def labels(self) -> np.ndarray:
-        """What the metrics score: class indices [n], or the 0/1 label matrix [n, L] when multi-label."""
-        if self.multi_label:
+        """What the metrics score: class (grade) indices [n], the 0/1 label matrix [n, L] when
+        multi-label, the real-valued targets [n] for regression."""
+        if self.multi_label or self.task == "regression":
             assert self.targets is not None
             return self.targets
         return self.train["label"].to_numpy()

@@ -14,7 +14,7 @@ from imgclf.data.imagefolder import load_imagefolder
 from imgclf.data.images import is_hidden
 from imgclf.data.kaggle import load_kaggle_csv
 from imgclf.data.mask import load_mask_competition
-from imgclf.data.multilabel import check_metric_for_task, check_task_supported
+from imgclf.data.multilabel import check_metric_for_task
 from imgclf.errors import ConfigError, DataError
 from imgclf.paths import Paths
 
@@ -27,9 +27,9 @@ def load_competition(cfg: Config, paths: Paths) -> Competition:
     if not data_dir.is_dir():
         raise DataError(f"competition folder not found: {data_dir}")
     layout = cfg.data.layout if cfg.data.layout != "auto" else detect_layout(data_dir)
-    check_task_supported(cfg)
-    if layout != "csv" and (cfg.task == "multi_label" or cfg.data.group_column):
-        key = "task: multi_label" if cfg.task == "multi_label" else "data.group_column"
+    csv_only = cfg.task in ("multi_label", "ordinal", "regression")
+    if layout != "csv" and (csv_only or cfg.data.group_column):
+        key = f"task: {cfg.task}" if csv_only else "data.group_column"
         raise ConfigError(f"{key} needs the Kaggle CSV layout (train.csv); {data_dir} has the {layout} "
                           "layout")
     if layout == "mask":
@@ -59,7 +59,7 @@ def _save_classes(comp: Competition, paths: Paths) -> None:
     """Record the class vocabulary; a changed vocabulary under existing artefacts is refused."""
     payload = {"classes": comp.classes, "values": comp.class_values, "id_column": comp.id_column,
                "target_columns": comp.target_columns, "submission_kind": comp.submission_kind}
-    if comp.multi_label:  # a key only multi-label adds: single-label classes.json stays byte-identical
+    if comp.task != "single_label":  # a key single-label lacks: its classes.json stays byte-identical
         payload["task"] = comp.task
     path = paths.classes_json
     if path.is_file():

@@ -25,6 +25,7 @@ from imgclf.data.multilabel import (
     read_group_column,
     tags_targets,
 )
+from imgclf.data.ordinal import continuous_task, read_continuous
 from imgclf.data.tables import (
     check_labels,
     check_unique_ids,
@@ -62,8 +63,15 @@ def load_kaggle_csv(data_dir: Path, cfg: Config) -> Competition:
     train_dir = _find_dir(data_dir, cfg.data.train_dir, TRAIN_DIRS, "train")
     test_dir = _find_dir(data_dir, cfg.data.test_dir, TEST_DIRS, "test")
     group_column = read_group_column(cfg, train_df, train_csv)
-    multi = _multilabel_targets(cfg, train_df, train_id, sample_targets, train_csv, sample_csv, group_column)
-    if multi is None:
+    task = continuous_task(cfg, train_csv.name)
+    values = None
+    multi = None if task else _multilabel_targets(cfg, train_df, train_id, sample_targets, train_csv,
+                                                  sample_csv, group_column)
+    if task:
+        target = cfg.data.target_column or (sample_targets[0] if len(sample_targets) == 1 else None)
+        read = read_continuous(task, train_df, target, train_id, train_csv, sample_targets)
+        targets, values = _Targets(read.class_values, read.label_index, read.columns, read.kind), read.values
+    elif multi is None:
         targets = _read_targets(cfg, train_df, train_id, sample_targets, train_csv, sample_csv)
     else:  # each row's first label stands in where a view wants one label (EDA sample grid, duplicates)
         targets = _Targets(multi.labels, multi.matrix.argmax(axis=1), multi.columns, multi.kind)
@@ -81,8 +89,8 @@ def load_kaggle_csv(data_dir: Path, cfg: Config) -> Competition:
         name=data_dir.name, data_dir=data_dir, layout="csv", train=train, test=test,
         class_values=list(targets.class_values), id_column=id_column, target_columns=targets.columns,
         submission_kind=targets.kind, train_targets=train_targets, sample_submission=sample,
-        group_column=group_column, task="single_label" if multi is None else "multi_label",
-        targets=None if multi is None else multi.matrix)
+        group_column=group_column, task=task or ("single_label" if multi is None else "multi_label"),
+        targets=values if multi is None else multi.matrix)
 
 
 def _multilabel_targets(cfg: Config, train_df: pd.DataFrame, train_id: str, sample_targets: list[str],

@@ -19,7 +19,7 @@ import pandas as pd
 from imgclf.config.schema import Config
 from imgclf.data.competition import SubmissionKind, Task
 from imgclf.errors import ConfigError, DataError
-from imgclf.metrics import METRICS, MULTILABEL_METRICS, metrics_for
+from imgclf.metrics import metrics_for
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +34,8 @@ class MultiLabelTargets:
     kind: SubmissionKind
 
 
-def check_task_supported(cfg: Config) -> None:
-    if cfg.task in ("ordinal", "regression"):
-        raise ConfigError(f"task: '{cfg.task}' is not supported yet "
-                          "(supported: auto, single_label, multi_label)")
-
-
 def decide_task(cfg: Config, multi_rows: int, n_rows: int, where: str) -> Task:
     """The task the config asks for, or (auto) the one the data shows; logs one line saying why."""
-    check_task_supported(cfg)
     if cfg.task == "single_label":
         return "single_label"
     if cfg.task == "multi_label":
@@ -58,7 +51,7 @@ def decide_task(cfg: Config, multi_rows: int, n_rows: int, where: str) -> Task:
 
 def check_metric_for_task(cfg: Config, task: Task) -> None:
     if cfg.metric not in metrics_for(task):
-        names = ", ".join(sorted(MULTILABEL_METRICS if task == "multi_label" else METRICS))
+        names = ", ".join(sorted(metrics_for(task)))
         raise ConfigError(f"metric: '{cfg.metric}' is not a {task.replace('_', '-')} metric (known: {names})")
 
 

@@ -19,6 +19,7 @@ from imgclf.eda.plots import plot_all
 from imgclf.eda.report import render_report
 from imgclf.eda.scan import scan_split
 from imgclf.paths import Paths
+from imgclf.reporting.ordinal import plot_target_histogram
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ def run_eda(cfg: Config, paths: Paths, comp: Competition) -> dict:
         ml_figures = plot_multilabel(comp, summary["multi_label"], paths.eda_file)
         figures.update(ml_figures)
         extra = multilabel_section(summary["multi_label"], ml_figures)
+    if comp.continuous:
+        png = paths.eda_file("target_histogram.png")
+        plot_target_histogram(comp.task, comp.classes, comp.labels, png)
+        extra = ["## Target", "", f"Task: {comp.task}.", "", f"![target histogram]({png.name})", ""]
     write_csv(paths.eda_file("files.csv"), files)
     write_csv(paths.eda_file("duplicates.csv"), dups)
     write_text(paths.eda_file("summary.json"), json.dumps(summary, indent=1, default=_plain))

@@ -54,6 +54,10 @@ def run_ensemble(cfg: Config, paths: Paths) -> dict:
     folds = read_folds(paths, comp)
     experiments = selected_experiments(cfg, paths, int(folds.max()) + 1, need_checkpoints=False)
     models = [load_model_predictions(paths, comp, folds, e) for e in experiments]
+    if comp.continuous:
+        from imgclf.ensemble.ordinal_run import run_continuous_ensemble  # its own method set
+
+        return run_continuous_ensemble(cfg, paths, comp, folds, models)
     if comp.multi_label:
         from imgclf.ensemble.multilabel_run import run_multilabel_ensemble  # its own method set
 

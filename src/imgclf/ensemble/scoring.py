@@ -20,7 +20,7 @@ import pandas as pd
 
 from imgclf.data.tables import read_csv_strings, sort_class_values
 from imgclf.errors import DataError, UserError
-from imgclf.metrics import ALL_METRIC_NAMES, METRICS, MULTILABEL_METRICS, get_metric
+from imgclf.metrics import ALL_METRIC_NAMES, METRICS, MULTILABEL_METRICS, ORDINAL_METRICS, get_metric
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,8 @@ def score_submission(submission: Path, solution: Path, metric_name: str) -> floa
         known = ", ".join(sorted(ALL_METRIC_NAMES))
         raise UserError(f"--metric: unknown metric '{metric_name}'; known: {known}")
     sol = _read(solution, "solution")
+    if metric_name in ORDINAL_METRICS and metric_name not in METRICS:  # qwk, kappa, rmse, mae
+        return _score_numbers(_read(submission, "submission"), sol, submission, solution, metric_name)
     multi = _is_multilabel(sol, metric_name)
     sub = _read(submission, "submission", allow_empty=multi)
     lost, extra = sol.index.difference(sub.index), sub.index.difference(sol.index)
@@ -158,3 +160,17 @@ def score_submission(submission: Path, solution: Path, metric_name: str) -> floa
     if metric.needs_proba and sub.shape[1] == 1 and probs.max(axis=1).min() == 1.0 and probs.shape[1] > 2:
         log.warning("%s holds labels: %s is computed on one-hot probabilities", submission, metric_name)
     return metric(labels, probs)
+
+
+def _score_numbers(sub: pd.DataFrame, sol: pd.DataFrame, sub_path: Path, sol_path: Path,
+                   metric_name: str) -> float:
+    """Grades (qwk, linear_kappa) or values (rmse, mae) of the one target column, matched by id."""
+    lost = sol.index.difference(sub.index)
+    if len(lost) or len(sub) != len(sol):
+        raise DataError(f"{sub_path}: ids differ from {sol_path}")
+    sub = sub.loc[sol.index]
+    truth = pd.to_numeric(sol.iloc[:, 0], errors="coerce").to_numpy(dtype=float)
+    pred = pd.to_numeric(sub.iloc[:, 0], errors="coerce").to_numpy(dtype=float)
+    if not (np.isfinite(truth).all() and np.isfinite(pred).all()):
+        raise DataError(f"{sub_path}: a non-numeric value in column '{sub.columns[0]}'")
+    return ORDINAL_METRICS[metric_name](truth, pred)

@@ -4,7 +4,8 @@ Kinds (``Competition.submission_kind``): ``label`` (and ``mask``) -> the class v
 vocabulary and dtype, in the single target column; ``binary_proba`` -> the positive (second) class's
 probability; ``proba`` -> one probability column per class in sample_submission's column order.
 Multi-label: ``tags`` -> the labels at or above their thresholds, space-separated, in vocabulary
-order; ``multi_proba`` -> one probability column per label.
+order; ``multi_proba`` -> one probability column per label. Ordinal: ``grade`` -> the grade (train.csv's
+integer vocabulary) of each grade index; regression: ``value`` -> the number.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ def build_submission(comp: Competition, probs: np.ndarray, decision: Decision | 
     if kind in LABEL_KINDS:
         _single_target(targets, kind)
         out[targets[0]] = [comp.class_values[k] for k in probs.argmax(axis=1)]
+    elif kind == "grade":  # grade indices -> the grades train.csv spells
+        _single_target(targets, kind)
+        out[targets[0]] = [comp.class_values[int(k)] for k in probs[:, 0]]
+    elif kind == "value":
+        _single_target(targets, kind)
+        out[targets[0]] = probs[:, 0]
     elif kind == "binary_proba":
         _single_target(targets, kind)
         if probs.shape[1] != 2:
@@ -108,17 +115,10 @@ def validate_submission(frame: pd.DataFrame, comp: Competition, name: str = "sub
     if comp.submission_kind == "tags":
         _check_tags(values.iloc[:, 0], comp, name, got_ids)
         return
-    if comp.submission_kind in LABEL_KINDS:
-        labels = values.iloc[:, 0]
-        if all(isinstance(v, int) for v in comp.class_values) and not pd.api.types.is_integer_dtype(labels):
-            raise DataError(f"{name}: column '{want_cols[1]}' must hold integer labels like train.csv's "
-                            f"(got dtype {labels.dtype})")
-        allowed = set(comp.class_values)
-        bad = [v for v in labels if v not in allowed]
-        if bad:
-            raise DataError(f"{name}: label {bad[0]!r} in column '{want_cols[1]}' is not one of the classes "
-                            f"{comp.class_values[:10]}")
-        return
+    if comp.submission_kind == "value":
+        return _check_values(values.iloc[:, 0], comp, name)
+    if comp.submission_kind in (*LABEL_KINDS, "grade"):
+        return _check_labels(values.iloc[:, 0], comp, name)
     try:
         numbers = values.to_numpy(dtype=float)
     except (TypeError, ValueError):
@@ -131,6 +131,29 @@ def validate_submission(frame: pd.DataFrame, comp: Competition, name: str = "sub
         if off.any():
             row = int(np.argmax(off))
             raise DataError(f"{name}: probabilities of id '{got_ids[row]}' sum to {sums[row]:.4f}, not 1")
+
+
+def _check_labels(labels: pd.Series, comp: Competition, name: str) -> None:
+    """Labels (grades) in train.csv's vocabulary, integers when train.csv's are."""
+    if all(isinstance(v, int) for v in comp.class_values) and not pd.api.types.is_integer_dtype(labels):
+        raise DataError(f"{name}: column '{labels.name}' must hold integer labels like train.csv's "
+                        f"(got dtype {labels.dtype})")
+    allowed = set(comp.class_values)
+    bad = [v for v in labels if v not in allowed]
+    if bad:
+        raise DataError(f"{name}: label {bad[0]!r} in column '{labels.name}' is not one of the classes "
+                        f"{comp.class_values[:10]}")
+
+
+def _check_values(column: pd.Series, comp: Competition, name: str) -> None:
+    """A regression submission: finite numbers within the range of the train targets."""
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    targets = np.asarray(comp.labels, dtype=float)
+    if not np.isfinite(numbers).all():
+        raise DataError(f"{name}: non-numeric or infinite value in column '{column.name}'")
+    if numbers.min() < targets.min() or numbers.max() > targets.max():
+        raise DataError(f"{name}: values of column '{column.name}' outside the train targets' range "
+                        f"[{targets.min():.4g}, {targets.max():.4g}]")
 
 
 def _check_tags(column: pd.Series, comp: Competition, name: str, ids: list[str]) -> None:

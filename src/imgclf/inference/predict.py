@@ -12,11 +12,12 @@ import yaml
 from imgclf.atomic import write_csv, write_text
 from imgclf.config.schema import Config, validate_config
 from imgclf.data.boxes import competition_crop
-from imgclf.data.competition import Competition
+from imgclf.data.competition import PREDICTION, Competition
 from imgclf.data.folds import check_experiment_folds, read_folds
 from imgclf.data.ingest import load_competition
 from imgclf.inference.predictions import check_folds_finished, data_stamp, selected_experiments
 from imgclf.inference.tta import select_views, tta_gain
+from imgclf.models.ordinal import decode_views, head_of, target_scale
 from imgclf.paths import Paths
 from imgclf.training.checkpoint import load_model_for_inference
 from imgclf.training.dataset import ImageDataset, make_loader, table_images
@@ -63,19 +64,16 @@ def infer_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
             return saved["tta"]
     per_view_test, oof_ids, oof_folds, per_view_oof = _predict_views(ecfg, paths, comp, folds, experiment,
                                                                      views)
-    kept, multi = views, comp.multi_label
-    if ecfg.infer.tta == "auto" and len(views) > 1 and not multi:  # (multi-label: every view kept)
+    kept = views
+    # multi-label, ordinal, regression: every view kept
+    if ecfg.infer.tta == "auto" and len(views) > 1 and comp.task == "single_label":
         label_of = dict(zip(comp.train["id"].astype(str), comp.train["label"], strict=True))
         labels = np.array([label_of[str(i)] for i in oof_ids])
         kept_idx = select_views(per_view_oof, labels, views, ecfg.metric, ecfg.infer.tta_merge)
         kept = [views[i] for i in kept_idx]
         per_view_oof, per_view_test = per_view_oof[kept_idx], per_view_test[:, kept_idx]
-    merge = ecfg.infer.tta_merge
-    test_probs = np.mean([probabilities(merge_views(one_fold, merge, multi), multi)
-                          for one_fold in per_view_test], axis=0)
-    test = pd.DataFrame(test_probs, columns=comp.classes)
+    test, oof = _merged(ecfg, comp, per_view_test, per_view_oof)
     test.insert(0, "id", comp.test["id"].to_numpy())
-    oof = pd.DataFrame(probabilities(merge_views(per_view_oof, merge, multi), multi), columns=comp.classes)
     oof.insert(0, "fold", oof_folds)
     oof.insert(0, "id", oof_ids)
     oof_tta = _in_train_order(oof, comp)
@@ -85,6 +83,22 @@ def infer_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
     tta["candidates"] = views
     write_text(stamp_file, json.dumps({"stamp": stamp, "tta": tta}, indent=1))
     return tta
+
+
+def _merged(ecfg: Config, comp: Competition, per_view_test: np.ndarray,
+            per_view_oof: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Test predictions averaged over views then folds, and OOF ones over views: probabilities, or
+    for ordinal and regression models each view's number (the expected grade) averaged."""
+    if comp.continuous:
+        head, (centre, scale) = head_of(ecfg, comp), target_scale(comp)
+        test = np.mean([decode_views(one_fold, head, centre, scale) for one_fold in per_view_test], axis=0)
+        return (pd.DataFrame({PREDICTION: test}),
+                pd.DataFrame({PREDICTION: decode_views(per_view_oof, head, centre, scale)}))
+    merge, multi = ecfg.infer.tta_merge, comp.multi_label
+    test_probs = np.mean([probabilities(merge_views(one_fold, merge, multi), multi)
+                          for one_fold in per_view_test], axis=0)
+    return (pd.DataFrame(test_probs, columns=comp.classes),
+            pd.DataFrame(probabilities(merge_views(per_view_oof, merge, multi), multi), columns=comp.classes))
 
 
 def _predict_views(ecfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, experiment: str,

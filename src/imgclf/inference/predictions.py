@@ -135,10 +135,10 @@ def load_model_predictions(paths: Paths, comp: Competition, folds: np.ndarray,
     check_experiment_folds(paths, experiment)
     check_experiment_ready(paths, comp, experiment, int(folds.max()) + 1)
     oof_path = paths.oof_tta_csv(experiment)
-    oof, frame = aligned_probs(oof_path, comp.train["id"], comp.classes, "train")
+    oof, frame = aligned_probs(oof_path, comp.train["id"], comp.output_columns, "train")
     if "fold" in frame.columns and not np.array_equal(frame["fold"].to_numpy(dtype=int), folds):
         raise DataError(f"{oof_path}: its folds differ from {paths.folds_csv}; the experiment was trained on "
                         "another fold split: retrain it "
                         f"(pipelines/03_train.py --set experiment={experiment})")
-    test, _ = aligned_probs(paths.test_csv(experiment), comp.test["id"], comp.classes, "test")
+    test, _ = aligned_probs(paths.test_csv(experiment), comp.test["id"], comp.output_columns, "test")
     return ModelPredictions(experiment, oof, test)

@@ -45,8 +45,8 @@ def tta_gain(cfg: Config, paths: Paths, comp: Competition, experiment: str, oof_
     labels = comp.labels_of(ids)
     metric = get_metric(cfg.metric, comp.task)
     # multi-label label metrics: each at its best global threshold, a like-for-like comparison
-    before = tuned_score(labels, plain.loc[ids, comp.classes].to_numpy(), metric)
-    after = tuned_score(labels, oof_tta[comp.classes].to_numpy(), metric)
+    before = tuned_score(labels, plain.loc[ids, comp.output_columns].to_numpy(), metric)
+    after = tuned_score(labels, oof_tta[comp.output_columns].to_numpy(), metric)
     log.info("%s: OOF %s %.4f without TTA, %.4f with TTA %s", experiment, cfg.metric, before, after, views)
     return {"views": views, "metric": cfg.metric, "oof_plain": before, "oof_tta": after,
             "gain": after - before}

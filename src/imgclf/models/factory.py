@@ -7,9 +7,11 @@ import numpy as np
 from torch import nn
 
 from imgclf.config.schema import Config
+from imgclf.data.competition import Competition
 from imgclf.errors import ConfigError
 from imgclf.models.backbone import create_timm_model
 from imgclf.models.losses import multilabel_loss, named_loss
+from imgclf.models.ordinal import continuous_loss
 from imgclf.models.multihead import MaskHeadLoss, MaskHeadModel
 
 
@@ -20,9 +22,13 @@ def build_model(cfg: Config, num_classes: int) -> nn.Module:
     return create_timm_model(cfg, num_classes)
 
 
-def build_loss(cfg: Config, class_counts: np.ndarray, n_rows: int | None = None) -> nn.Module:
+def build_loss(cfg: Config, class_counts: np.ndarray, n_rows: int | None = None,
+               comp: Competition | None = None) -> nn.Module:
     """``train.loss`` (with the class counts for weighted losses), or one loss per head for the mask model.
-    ``n_rows`` given: a multi-label task, ``class_counts`` then being the positives per label."""
+    ``n_rows`` given: a multi-label task, ``class_counts`` then being the positives per label;
+    ``comp`` of an ordinal or regression task: its head's loss."""
+    if comp is not None and comp.continuous:
+        return continuous_loss(cfg, comp)
     if n_rows is not None:
         if cfg.model.heads == "mask":
             raise ConfigError("model.heads: 'mask' is the mask competition's single-label model; "

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from imgclf.config.schema import Config
 
-# Training throughput of resnet10t-sized models (images/s at 32 px, forward + backward + step),
-# measured on this project's reference machines; it scales ~ with pixels. Two CPU cores: ~700/s.
-CPU_IMAGES_PER_S_PER_CORE_32PX = 350.0
+# A rough throughput of resnet10t-sized models (images/s at 32 px, forward + backward + step,
+# augmentation included) for estimates the budget does not depend on; a budgeted plan measures
+# its own (training.throughput). Two CPU cores measured ~160/s (batch 16, 32 px).
+CPU_IMAGES_PER_S_PER_CORE_32PX = 100.0
 CUDA_IMAGES_PER_S_32PX = 12000.0
+RateFn = Callable[[int, int], float]  # (image side, batch) -> training images/s
 # Seconds every stage pays whatever the data (interpreter, imports, EDA, folds, scoring).
 FIXED_OVERHEAD_S = 45.0
 VALIDATION_FACTOR = 1.15  # a fold's time over its training steps alone: validation after every epoch
@@ -71,6 +74,8 @@ class TrainingPlan:
     fold_seconds: float  # estimated training time of one fold
     run_seconds: float  # estimated time of the whole run (every fold of the experiments it trains)
     budget_seconds: float | None
+    experiments: int = 1  # experiments the run trains with the budget
+    tune_trials: int | None = None  # full-length tuning trials the budget affords (None: no budget)
     reasons: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
@@ -92,41 +97,81 @@ def plan_batch_size(per_fold: int, hw: Hardware) -> int:
     return int(min(hi, max(lo, 2 ** round(math.log2(target)))))
 
 
-def make_plan(stats: DataStats, hw: Hardware, cfg: Config, experiments: int = 2) -> TrainingPlan:
-    """The plan for one experiment; ``experiments`` is how many experiments the run trains with it
-    (baseline + tuned), so that the budget is shared between them."""
+def run_experiments(cfg: Config) -> int:
+    """How many experiments a whole run trains with the budget: the base one, one per extra model,
+    and the tuned one."""
+    return 1 + len(cfg.plan.extra_models) + int(cfg.tune.train_best)
+
+
+def extra_model_configs(cfg: Config) -> list[Config]:
+    """One config per ``plan.extra_models`` entry: the same plan and settings with another model, as
+    experiment ``<experiment>_<model>``. A local weights file belongs to the base model alone."""
+    return [cfg.updated({"model.name": name, "model.pretrained_path": None,
+                         "experiment": f"{cfg.experiment}_{name}"}) for name in cfg.plan.extra_models]
+
+
+def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | None = None) -> TrainingPlan:
+    """The plan for one experiment of a run that trains ``run_experiments(cfg)`` of them, so that the
+    budget is shared between them. ``rate_of``: the measured training throughput (default: the
+    rough estimate of ``Hardware.images_per_s``)."""
     pc = cfg.plan
     size = cfg.data.image_size or plan_image_size(stats.side, cfg.data.max_auto_image_size, hw)
     per_fold = max(1, stats.n_train * (stats.n_folds - 1) // stats.n_folds)
     batch = cfg.train.batch_size or plan_batch_size(per_fold, hw)
     steps_per_epoch = max(1, per_fold // batch) if per_fold > batch else 1
-    rate = hw.images_per_s(size, batch)
-    reasons = [f"{per_fold} training images per fold -> batch {batch}, {steps_per_epoch} steps per epoch"]
-    steps = max(pc.min_steps, pc.epochs_for_large * steps_per_epoch)
-    if steps == pc.min_steps:
+    rate = (rate_of or hw.images_per_s)(size, batch)
+    reasons = [f"{per_fold} training images per fold -> batch {batch}, {steps_per_epoch} steps per epoch",
+               f"~{rate:.0f} training images/s on {hw.device} "
+               f"({'measured' if rate_of else 'rough estimate'})"]
+    wanted = max(pc.min_steps, pc.epochs_for_large * steps_per_epoch)
+    if wanted == pc.min_steps:
         reasons.append(f"small data: at least {pc.min_steps} optimiser steps per fold")
-    steps = min(steps, pc.max_steps)
-    budget, limited = cfg.budget, False
-    if budget is not None:
-        # the share one fold may take: training gets plan.train_share of what the fixed costs leave
-        fold_s = max(1.0, (budget - FIXED_OVERHEAD_S) * pc.train_share / (experiments * stats.n_folds))
-        affordable = int(fold_s * rate / batch / VALIDATION_FACTOR)
-        if affordable < steps:
-            limited = True
-            reasons.append(f"budget {budget:.0f} s: at most {affordable} steps per fold "
-                           f"(~{rate:.0f} images/s on {hw.device})")
-            steps = max(affordable, min(pc.min_steps, steps) // 4, steps_per_epoch)
+    wanted = min(wanted, pc.max_steps)
+    experiments, tune_trials = run_experiments(cfg), None
+    steps, limited = _steps_within(cfg, stats, wanted, steps_per_epoch, batch / rate, experiments, 1.0)
+    if cfg.budget is not None:
+        tune_s = (cfg.budget - FIXED_OVERHEAD_S) * (1 - pc.train_share)
+        trial_steps = cfg.tune.epochs * steps_per_epoch if cfg.tune.epochs else steps
+        tune_trials = int(tune_s // (_fold_seconds(trial_steps, batch, rate) * len(cfg.tune.folds)))
+        if tune_trials * 2 < cfg.tune.trials:  # too few to rank (ASHA stops about half of them early)
+            reasons.append(f"tuning skipped: its ~{tune_s:.0f} s fit {tune_trials} full trials, "
+                           f"tune.trials is {cfg.tune.trials}; its share goes to training")
+            experiments, tune_trials = experiments - int(cfg.tune.train_best), 0
+            steps, limited = _steps_within(cfg, stats, wanted, steps_per_epoch, batch / rate, experiments,
+                                           1 / pc.train_share)
+    if limited:
+        reasons.append(f"budget {cfg.budget:.0f} s: {steps} steps per fold")
     whole = math.floor if limited else math.ceil  # a budget-limited plan rounds down to whole epochs
     epochs = cfg.train.epochs or max(1, whole(steps / steps_per_epoch))
     steps = epochs * steps_per_epoch
     warmup = cfg.train.warmup_epochs if cfg.train.warmup_epochs is not None else round(
         min(2.0, max(0.2, 0.05 * epochs)), 2)
-    fold_s = steps * batch / rate * VALIDATION_FACTOR
-    run_s = FIXED_OVERHEAD_S + experiments * stats.n_folds * fold_s / pc.train_share
+    fold_s = _fold_seconds(steps, batch, rate)
+    trial_s = fold_s * (cfg.tune.epochs / epochs if cfg.tune.epochs else 1.0) * len(cfg.tune.folds)
+    run_s = FIXED_OVERHEAD_S + experiments * stats.n_folds * fold_s + (tune_trials or 0) * trial_s
     return TrainingPlan(batch_size=batch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         steps_per_fold=steps, warmup_epochs=warmup, image_size=size,
-                        fold_seconds=round(fold_s, 1), run_seconds=round(run_s, 1), budget_seconds=budget,
-                        reasons=tuple(reasons))
+                        fold_seconds=round(fold_s, 1), run_seconds=round(run_s, 1), budget_seconds=cfg.budget,
+                        experiments=experiments, tune_trials=tune_trials, reasons=tuple(reasons))
+
+
+def _fold_seconds(steps: int, batch: int, rate: float) -> float:
+    return steps * batch / rate * VALIDATION_FACTOR
+
+
+def _steps_within(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int, step_s: float,
+                  experiments: int, share_scale: float) -> tuple[int, bool]:
+    """``wanted`` steps, or fewer when one fold's share of the budget (training gets plan.train_share
+    of what the fixed costs leave, times ``share_scale``) affords fewer, but never under a quarter
+    of the step floor (a model that has barely started is no model); and whether it did."""
+    if cfg.budget is None:
+        return wanted, False
+    share = min(1.0, cfg.plan.train_share * share_scale)
+    fold_s = max(1.0, (cfg.budget - FIXED_OVERHEAD_S) * share / (experiments * stats.n_folds))
+    affordable = int(fold_s / step_s / VALIDATION_FACTOR)
+    if affordable >= wanted:
+        return wanted, False
+    return max(affordable, min(cfg.plan.min_steps, wanted) // 4, steps_per_epoch), True
 
 
 def apply_plan(cfg: Config, plan: TrainingPlan) -> Config:
@@ -145,6 +190,7 @@ def describe(plan: TrainingPlan) -> str:
     lines += [f"  - {r}" for r in plan.reasons]
     if plan.budget_seconds is not None:
         verdict = "fits" if plan.run_seconds <= plan.budget_seconds else "EXCEEDS"
-        lines.append(f"  - whole run ~{plan.run_seconds:.0f} s: {verdict} the budget of "
+        lines.append(f"  - whole run ~{plan.run_seconds:.0f} s ({plan.experiments} experiment(s), "
+                     f"{plan.tune_trials} tuning trial(s)): {verdict} the budget of "
                      f"{plan.budget_seconds:.0f} s")
     return "\n".join(lines)

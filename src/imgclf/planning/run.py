@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import asdict
 
 import numpy as np
@@ -17,7 +18,15 @@ from imgclf.data.folds import folds_digest
 from imgclf.data.images import read_resized
 from imgclf.data.sizing import auto_image_size
 from imgclf.paths import Paths
-from imgclf.planning.plan import DataStats, apply_plan, describe, detect_hardware, make_plan
+from imgclf.planning.plan import (
+    DataStats,
+    Hardware,
+    RateFn,
+    apply_plan,
+    describe,
+    detect_hardware,
+    make_plan,
+)
 from imgclf.planning.views import PROBE_SIDE, VIEWS, describe_views, probe_views
 
 log = logging.getLogger(__name__)
@@ -74,11 +83,37 @@ def _views(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray) -> t
     return {f"augment.{v}": VIEW_PROBABILITY[v] if v in keep else 0.0 for v in unset}, evidence
 
 
-def plan_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray) -> tuple[Config, dict]:
-    """The config with the plan filled in, and the plan's record (for plan.json and the report)."""
+def throughput_key(cfg: Config, hw: Hardware, side: int, batch: int) -> str:
+    """Everything a measured training throughput depends on."""
+    t, m = cfg.train, cfg.model
+    return (f"{hw.device} x{max(hw.gpus, 1) if hw.device == 'cuda' else hw.cpus} | {m.name} {m.heads} | "
+            f"{side} px batch {batch} | amp {t.amp} channels_last {t.channels_last} compile {t.compile} | "
+            f"OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')}")
+
+
+def saved_rate(cfg: Config, paths: Paths, hw: Hardware, measure: RateFn) -> RateFn:
+    """``measure`` behind the throughput file: measured once per key, then read back (without torch),
+    so that a rerun plans the same epochs and a resumed experiment keeps its config."""
+    def rate(side: int, batch: int) -> float:
+        key = throughput_key(cfg, hw, side, batch)
+        saved = json.loads(paths.throughput_json.read_text()) if paths.throughput_json.is_file() else {}
+        if key not in saved:
+            saved[key] = round(measure(side, batch), 1)
+            log.info("measured training throughput: %.0f images/s (%s)", saved[key], key)
+            write_text(paths.throughput_json, json.dumps(saved, indent=1, sort_keys=True))
+        return float(saved[key])
+    return rate
+
+
+def plan_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray,
+                    measure: RateFn | None = None) -> tuple[Config, dict]:
+    """The config with the plan filled in, and the plan's record (for plan.json and the report).
+    ``measure`` times training at (side, batch); it is called only when the budget sets the epochs."""
     stats = data_stats(cfg, comp, folds)
     hardware = detect_hardware(cfg)
-    plan = make_plan(stats, hardware, cfg, experiments=2 if cfg.tune.train_best else 1)
+    budgeted = cfg.budget is not None and cfg.train.epochs is None
+    rate = saved_rate(cfg, paths, hardware, measure) if budgeted and measure is not None else None
+    plan = make_plan(stats, hardware, cfg, rate_of=rate)
     log.info("%s", describe(plan))
     if cfg.budget is not None and plan.run_seconds > cfg.budget:
         log.warning("this run would take ~%.0f s, more than its budget of %.0f s: lower plan.min_steps, "

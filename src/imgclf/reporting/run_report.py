@@ -38,6 +38,7 @@ def write_run_report(paths: Paths, experiments: list[str], metric: str) -> Path:
     out += markdown_table(["experiment", "candidates", "kept", "plain", "with TTA", "gain"], tta_rows)
     out += _ensemble_section(paths, metric, pictures)
     out += _labels_section(paths)
+    out += _cutpoints_section(paths)
     out += ["## Plots", ""] + [p + "\n" for p in pictures]
     write_text(paths.report_md, "\n".join(out))
     write_report_html(paths, experiments, metric)
@@ -95,6 +96,26 @@ def _labels_section(paths: Paths) -> list[str]:
         out += [f"Thresholds: {fit['mode']}{rule}; OOF score cross-fitted {fit['honest_oof_score']:.4f} "
                 f"(reported), in-sample {fit['in_sample_oof_score']:.4f}, fixed threshold "
                 f"{fit['fixed_threshold_oof_score']:.4f}; candidates {fit['candidates']}", ""]
+    return out
+
+
+def _cutpoints_section(paths: Paths) -> list[str]:
+    """Ordinal and regression: the cut-points with the OOF score before and after, and the final
+    method's grade confusion matrix or predicted-vs-true plot."""
+    saved = json.loads(paths.ensemble_json.read_text()) if paths.ensemble_json.is_file() else {}
+    if saved.get("task") not in ("ordinal", "regression"):
+        return []
+    out = [f"## {saved['task'].capitalize()} predictions (OOF of the final method)", ""]
+    fit = saved.get("cutpoints")
+    if fit:
+        how = "fitted" if fit["fitted_cutpoints_used"] else "plain rounding (it beat the cross-fitted fit)"
+        out += [f"Cut-points {fit['cutpoints']} ({how}). OOF {saved['metric']}: rounded "
+                f"{fit['rounded_oof_score']:.4f}; with cut-points fitted on the other folds "
+                f"{fit['cross_fitted_oof_score']:.4f} (in-sample {fit['in_sample_oof_score']:.4f}); "
+                f"reported {fit['honest_oof_score']:.4f}.", ""]
+    for name in ("grade_confusion.png", "predicted_vs_true.png"):
+        if (paths.ensemble_dir / name).is_file():
+            out += [f"![{name[:-4].replace('_', ' ')}](ensemble/{name})", ""]
     return out
 
 

@@ -17,6 +17,7 @@ from imgclf.config.schema import validate_config
 from imgclf.data.competition import Competition
 from imgclf.errors import UserError
 from imgclf.models.factory import build_model
+from imgclf.models.ordinal import output_width
 from imgclf.training.distributed import DistInfo, on_main
 
 
@@ -77,7 +78,7 @@ def load_model_for_inference(ckpt_path: Path, comp: Competition, device: torch.d
     DDP (``info``) rank 0 reads the file for every rank."""
     state = on_main(lambda: read_checkpoint(ckpt_path, comp), info or DistInfo())
     cfg = validate_config({**state["config"], "model": {**state["config"]["model"], "pretrained": False}})
-    model = build_model(cfg, comp.num_classes)
+    model = build_model(cfg, output_width(cfg, comp))
     model.load_state_dict(state["model"])
     return model.to(device).eval(), state
 

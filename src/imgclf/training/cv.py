@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import yaml
@@ -14,6 +15,7 @@ from imgclf.config.compare import config_differences, training_view
 from imgclf.config.loading import dump_yaml, load_config
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
+from imgclf.data.extra import extra_fingerprint, load_extra_train
 from imgclf.data.folds import check_experiment_folds, folds_digest, read_folds
 from imgclf.data.ingest import load_competition
 from imgclf.errors import UserError
@@ -26,6 +28,7 @@ from imgclf.training.fit import run_fold
 from imgclf.training.oof import predict_fold_oof, summarise_cv
 from imgclf.training.preflight import check_training_inputs
 from imgclf.training.status import resolve_config
+from imgclf.training.student import StudentFold
 from imgclf.training.trackers import FoldTrackers, wants_trackers
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,21 @@ def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None
     if any(not paths.fold_oof(f).is_file() for f in wanted):  # nothing to train: nothing to check
         check_training_inputs(cfg, comp)  # before prepare_experiment writes: bad input leaves no artefact
     prepare_experiment(cfg, paths, plan=plan)
+    check_extra_train(cfg, paths, comp)
     return cfg, comp, folds, wanted
+
+
+def check_extra_train(cfg: Config, paths: Paths, comp: Competition, experiment: str | None = None) -> None:
+    """Record the data.extra_train set's fingerprint; refuse a changed set under trained folds."""
+    fingerprint = extra_fingerprint(load_extra_train(cfg, comp))
+    target = paths.extra_train_json(experiment)
+    saved = json.loads(target.read_text()).get("fingerprint") if target.is_file() else None
+    if target.is_file() and saved != fingerprint and paths.is_trained(experiment):
+        raise UserError(f"data.extra_train: the extra training set changed since experiment "
+                        f"'{experiment or cfg.experiment}' was trained ({target}: {saved} -> {fingerprint}); "
+                        "start a new one with --set experiment=NAME or delete that folder")
+    if fingerprint is not None:
+        write_text(target, json.dumps({"dir": str(cfg.data.extra_train), "fingerprint": fingerprint}) + "\n")
 
 
 @contextlib.contextmanager
@@ -87,8 +104,11 @@ def _fold_locks(paths: Paths, todo: list[int]) -> Iterator[None]:
         yield
 
 
-def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> dict:
+def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None,
+           student: Callable[[int], StudentFold] | None = None) -> dict:
     """Train the wanted unfinished folds, write each fold's OOF, then merge and score the finished ones.
+    ``student`` (the pseudo-label stage): fold k -> its extra rows and loss, asked for only when fold
+    k is trained.
 
     Under torchrun all ranks train each fold together; rank 0 alone reads and writes models/<comp>/
     (the others get what it read), so other machines need only the competition's images.
@@ -104,7 +124,8 @@ def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> di
     with held_by_main(lambda: _fold_locks(paths, todo), info):
         for fold in todo:
             trackers = FoldTrackers(cfg, paths, fold) if info.is_main and wants_trackers(cfg) else None
-            run_fold(cfg, paths, comp, folds, fold, trackers=trackers)
+            run_fold(cfg, paths, comp, folds, fold, student=None if student is None else student(fold),
+                     trackers=trackers)
             oof = predict_fold_oof(cfg, paths, comp, folds, fold)
             if info.is_main:
                 write_csv(paths.fold_oof(fold), oof)
@@ -121,7 +142,8 @@ def tuned_config(cfg: Config, paths: Paths, overrides: list[str]) -> Config | No
         log.info("tune.train_best is false: no tuned experiment to train")
         return None
     if not paths.best_config_yaml.is_file():
-        log.warning("%s not found: run tune.py first; no tuned experiment trained", paths.best_config_yaml)
+        log.warning("%s not found (tuning skipped or not run: see tune.py's output); no tuned experiment "
+                    "trained", paths.best_config_yaml)
         return None
     overrides = [o for o in overrides if not o.strip().startswith("experiment=")]
     tuned = load_config(paths.best_config_yaml, [f"data.dir={paths.data_dir}", *overrides])

@@ -51,7 +51,10 @@ class ImageDataset(Dataset):
         if self.transform is not None and self.transform.transforms:
             image = self.transform(image=np.ascontiguousarray(image))["image"]
         label = self.labels[i]
-        target = torch.from_numpy(label.astype(np.float32)) if np.ndim(label) else int(label)
+        if np.ndim(label):
+            target = torch.from_numpy(label.astype(np.float32))
+        else:  # a regression target stays a number
+            target = float(label) if np.issubdtype(self.labels.dtype, np.floating) else int(label)
         return torch.from_numpy(np.ascontiguousarray(image)), target, i
 
     def reseed(self, seed: int) -> None:

@@ -12,8 +12,9 @@ from torch import nn
 
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
-from imgclf.metrics import get_metric, score_all
+from imgclf.metrics import get_metric, reported, score_all
 from imgclf.models.backbone import set_backbone_frozen
+from imgclf.models.ordinal import decode, head_of, target_scale, validation_loss
 from imgclf.paths import Paths
 from imgclf.thresholds import tuned_score
 from imgclf.training.checkpoint import read_checkpoint, save_checkpoint
@@ -22,6 +23,7 @@ from imgclf.training.distributed import dist_info, gather_rows, on_main, shard, 
 from imgclf.training.engine import predict_logits, probabilities, train_one_epoch
 from imgclf.training.epoch_log import log_epoch, open_tensorboard, plot_curves, write_history
 from imgclf.training.fold import FoldRun, build_fold_run
+from imgclf.training.student import StudentFold, sampler_labels
 from imgclf.training.trackers import FoldTrackers
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,10 @@ def train_epoch(run: FoldRun) -> dict:
     cfg, tc = run.cfg, run.cfg.train
     if tc.freeze_backbone_epochs:
         set_backbone_frozen(run.model, run.epoch < tc.freeze_backbone_epochs)
+    labels = run.train_ds.labels if run.comp.multi_label else sampler_labels(run.train_ds.labels,
+                                                                               run.comp.num_classes)
     loader = make_loader(run.train_ds, cfg, run.rt.device, train=True, seed=_epoch_seed(run),
-                         labels_for_sampler=run.train_ds.labels, dist=run.dist, epoch=run.epoch)
+                         labels_for_sampler=labels, dist=run.dist, epoch=run.epoch)
     run.train_ds.reseed(_epoch_seed(run) + 7919 * run.dist.rank)  # DDP ranks augment differently
     start = time.perf_counter()
     net = run.model if run.net is None else run.net  # not `or`: a compiled module has no truth value
@@ -62,6 +66,12 @@ def _valid_scores(run: FoldRun, logits: np.ndarray, labels: np.ndarray) -> tuple
     and the thresholds fitted on OOF later replace 0.5 anyway (so the epoch score picks the
     checkpoint whose probabilities threshold best)."""
     cfg, comp = run.cfg, run.comp
+    if comp.continuous:  # the rounded grades (or the values) of the decoded predictions
+        head, (centre, scale) = head_of(cfg, comp), target_scale(comp)
+        values = decode(logits, head, centre, scale)
+        names = tuple(dict.fromkeys((*reported(comp.task)[:2], cfg.metric)))
+        loss = validation_loss(head, logits, labels, centre, scale)
+        return score_all(labels, values, names, comp.task), loss
     probs = probabilities(logits, comp.multi_label)
     if not comp.multi_label:
         val_loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
@@ -88,7 +98,7 @@ def _validate(run: FoldRun) -> tuple[np.ndarray, np.ndarray]:
 
 def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fold: int,
              experiment: str | None = None, report: EpochReport | None = None,
-             trackers: FoldTrackers | None = None) -> float:
+             student: StudentFold | None = None, trackers: FoldTrackers | None = None) -> float:
     """Train ``fold`` (resuming from last.pt if present); returns the best validation score.
 
     Under torchrun every rank trains its share of each epoch; rank 0 alone reads last.pt (handing it
@@ -98,7 +108,7 @@ def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fo
     fold_dir = paths.fold_dir(fold, experiment)
     if info.is_main:
         fold_dir.mkdir(parents=True, exist_ok=True)
-    run = build_fold_run(cfg, paths, comp, folds, fold, fold_dir)
+    run = build_fold_run(cfg, paths, comp, folds, fold, fold_dir, student)
     last = paths.last_ckpt(fold, experiment)
     state = on_main(lambda: read_checkpoint(last, comp) if last.is_file() else None, info)
     if state is not None:
@@ -130,7 +140,7 @@ def _train_epochs(run: FoldRun, paths: Paths, experiment: str | None, writer: ob
     cfg, fold, info = run.cfg, run.fold, run.dist
     while run.epoch < cfg.train.epochs and not _early_stop(run):
         row = train_epoch(run)
-        improved = run.tracker.update(row["score"], run.epoch)
+        improved = run.tracker.update(row["score"], run.epoch, row["val_loss"])
         run.epoch += 1
         run.history.append(row)
         run.schedule.after_epoch(run.epoch, row["score"])

@@ -10,13 +10,15 @@ import pandas as pd
 from imgclf.atomic import write_csv, write_text
 from imgclf.config.schema import Config
 from imgclf.data.boxes import competition_crop
-from imgclf.data.competition import Competition
+from imgclf.data.competition import PREDICTION, Competition
 from imgclf.errors import UserError
 from imgclf.metrics import get_metric, score_all
+from imgclf.models.ordinal import decode, head_of, target_scale
 from imgclf.paths import Paths
 from imgclf.reporting.errors import write_error_analysis
 from imgclf.reporting.errors_multilabel import write_multilabel_error_analysis
 from imgclf.reporting.figures import plot_oof
+from imgclf.reporting.ordinal import plot_continuous_oof
 from imgclf.training.cam import write_cam_grid
 from imgclf.training.checkpoint import load_model_for_inference
 from imgclf.training.dataset import ImageDataset, make_loader, table_images
@@ -43,7 +45,10 @@ def predict_fold_oof(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
     loader = make_loader(ds, cfg, device, train=False, rows=shard(np.arange(len(va)), info))
     logits, rows = gather_rows(*predict_logits(model, loader, rt, views, cfg.infer.tta_merge,
                                                desc=f"oof fold {fold}", multi_label=comp.multi_label), info)
-    frame = pd.DataFrame(probabilities(logits, comp.multi_label), columns=comp.classes)
+    if comp.continuous:
+        frame = pd.DataFrame({PREDICTION: decode(logits, head_of(cfg, comp), *target_scale(comp))})
+    else:
+        frame = pd.DataFrame(probabilities(logits, comp.multi_label), columns=comp.classes)
     frame.insert(0, "fold", fold)
     frame.insert(0, "id", comp.train["id"].to_numpy()[va][rows])
     return frame
@@ -62,7 +67,7 @@ def summarise_cv(cfg: Config, paths: Paths, comp: Competition, n_folds: int,
                               kind="stable")].reset_index(drop=True)
     write_csv(paths.oof_csv(experiment), oof)
     labels = comp.labels_of(oof["id"])
-    probs = oof[comp.classes].to_numpy()
+    probs = oof[comp.output_columns].to_numpy()
     metric = get_metric(cfg.metric, comp.task)
     per_fold = {int(k): metric(labels[oof["fold"] == k], probs[oof["fold"] == k])
                 for k in sorted(oof["fold"].unique())}
@@ -77,6 +82,10 @@ def summarise_cv(cfg: Config, paths: Paths, comp: Competition, n_folds: int,
     path_of = dict(zip(comp.train["id"].astype(str), comp.train["path"], strict=True))
     ids = oof["id"].astype(str).tolist()
     image_paths = [path_of[i] for i in ids]
+    if comp.continuous:  # a value an image: no classes to confuse, no class to explain
+        plot_continuous_oof(comp.task, comp.classes, labels, probs[:, 0],
+                            paths.confusion_matrix_png(experiment))
+        return summary
     if comp.multi_label:  # one label an image is what a confusion matrix needs
         write_multilabel_error_analysis(labels, probs, comp.classes, ids, image_paths,
                                         paths.errors_dir(experiment))

@@ -28,7 +28,12 @@ log = logging.getLogger(__name__)
 def resolve_config(cfg: Config, comp: Competition, paths: Paths, folds: np.ndarray) -> tuple[Config, dict]:
     """Fill the data-dependent defaults (the training plan: batch, epochs, warm-up, image side; the
     label-preserving views) so the saved config reproduces the run; also returns the plan's record."""
-    return plan_experiment(cfg, paths, comp, folds)
+    def measure(side: int, batch: int) -> float:
+        from imgclf.training.throughput import measure_images_per_s  # torch: only when not measured yet
+
+        return measure_images_per_s(cfg, comp, side, batch)
+
+    return plan_experiment(cfg, paths, comp, folds, measure)
 
 
 def finished_run(cfg: Config, paths: Paths, only_folds: list[int] | None) -> bool:

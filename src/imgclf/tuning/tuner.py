@@ -179,11 +179,17 @@ def _free_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def tune(cfg: Config, paths: Paths) -> optuna.Study:
-    """Run this worker's share of the study; returns the study (shared by every worker)."""
+def tune(cfg: Config, paths: Paths, within_budget: bool = False) -> optuna.Study | None:
+    """Run this worker's share of the study; returns the study (shared by every worker).
+    ``within_budget`` (run_all.sh's call, no --trials/--timeout given): no study when the training
+    plan found the budget too small for trials that can rank (returns None)."""
     comp = load_competition(cfg, paths)
     folds = read_folds(paths, comp)
-    cfg, _ = resolve_config(cfg, comp, paths, folds)
+    cfg, record = resolve_config(cfg, comp, paths, folds)
+    if within_budget and record["plan"]["tune_trials"] == 0:
+        log.info("tuning skipped: the budget of %.0f s affords too few full-length trials to rank "
+                 "settings (see the training plan); run tune.py --trials N, or raise --budget", cfg.budget)
+        return None
     n_folds = int(folds.max()) + 1
     bad = [f for f in cfg.tune.folds if f not in range(n_folds)]
     if bad or not cfg.tune.folds:
