@@ -108,7 +108,8 @@ def run_continuous_ensemble(cfg: Config, paths: Paths, comp: Competition, folds:
     method = (cfg.ensemble.method if cfg.ensemble.method in METHODS else
               str(ranked.idxmax() if metric.greater_is_better else ranked.idxmin()))
     how = ("of the rounded predictions; *_cutpoints: after cut-points fitted on the other folds; honest: "
-           "the better of both" if comp.task == "ordinal" else "weights and stacker fitted on the other folds")
+           "the better of both" if comp.task == "ordinal" else
+           "weights and stacker fitted on the other folds")
     print(f"OOF scores of {len(models)} model(s) and every ensemble method ({cfg.metric} {how}):")
     print(table.drop(columns="note").set_index("method").to_string(float_format=lambda v: f"{v:.4f}"))
     honest = float(ranked[method])
