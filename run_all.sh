@@ -41,6 +41,7 @@ stage pipelines/03_train.py --extra "$@"  # plan.extra_models: other architectur
 stage tune.py "$@"
 stage pipelines/03_train.py --tuned "$@"
 stage pipelines/05_infer.py "$@"
+stage pipelines/05b_pseudo.py "$@"  # pseudo-labels / distillation: only when pseudo.enabled (off by default)
 stage pipelines/06_ensemble.py "$@"
 stage pipelines/07_score.py --auto "$@"
 stage pipelines/08_report.py "$@"  # rebuilds the report; prints it, TensorBoard's and optuna-dashboard's commands

@@ -158,6 +158,21 @@ class Paths:
         """The digest of the folds.csv the experiment was trained on."""
         return self.experiment_dir(experiment) / "folds.sha256"
 
+    def extra_train_json(self, experiment: str | None = None) -> Path:
+        """The fingerprint of the data.extra_train set the experiment was trained with."""
+        return self.experiment_dir(experiment) / "extra_train.json"
+
+    def pseudo_json(self, experiment: str | None = None) -> Path:
+        """A student experiment's teacher, mode and selection (pipelines/05b_pseudo.py)."""
+        return self.experiment_dir(experiment) / "pseudo.json"
+
+    def teacher_json(self, fold: int, experiment: str | None = None) -> Path:
+        """Which teacher checkpoints (path, mtime, sha256) made this student fold's targets."""
+        return self.fold_dir(fold, experiment) / "teacher.json"
+
+    def teacher_targets_npz(self, fold: int, experiment: str | None = None) -> Path:
+        return self.fold_dir(fold, experiment) / "teacher_targets.npz"
+
     def infer_json(self, experiment: str | None = None) -> Path:
         """What test.csv and oof_tta.csv were made from, and the TTA gain."""
         return self.experiment_dir(experiment) / "infer.json"

@@ -124,6 +124,24 @@ def infer_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     _refresh_report(cfg, paths)
 
 
+def pseudo_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
+    """The student of ``pseudo.*``; run_all.sh calls it every time, and it does nothing unless enabled."""
+    if not cfg.pseudo.enabled:
+        print("pseudo.enabled is false: no pseudo-label / distillation student (set pseudo.enabled=true)")
+        return
+    from imgclf.pseudo.run import run_pseudo  # torch (imports: see the module docstring)
+
+    result = run_pseudo(cfg, paths)
+    rows = [f"{e:<28} {'student' if e == result['student'] else 'teacher':<8} "
+            f"{_fmt(s['oof'])} -> {_fmt(s['oof_tta'])}" for e, s in result["scores"].items()]
+    print(f"pseudo ({cfg.pseudo.mode}): OOF {cfg.metric}, plain -> with TTA\n" + "\n".join(rows))
+    _refresh_report(cfg, paths)
+
+
+def _fmt(value: float | None) -> str:
+    return "   n/a" if value is None else f"{value:.4f}"
+
+
 def ensemble_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     from imgclf.ensemble.run import run_ensemble  # no torch (imports: see the module docstring)
 

@@ -14,7 +14,7 @@ LAYERS = {
     "paths": 3,
     "reporting": 4,
     "data": 5, "eda": 6, "models": 6, "planning": 6, "training": 7, "inference": 8, "tuning": 8,
-    "ensemble": 9,
+    "ensemble": 9, "pseudo": 9,
     "cli": 10, "stages": 11,
 }
 CLI_USERS = {"imgclf.cli", "imgclf.stages"}

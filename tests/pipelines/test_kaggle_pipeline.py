@@ -16,7 +16,7 @@ from tests.helpers.runs import FAST, TINY_TUNE, run_all
 OVERRIDES = [*FAST, *TINY_TUNE, "data.image_size=16", "train.batch_size=8", "train.epochs=3",
              "train.lr=0.003", "plan.extra_models=[regnetx_002]"]
 STAGES = ("01_eda.py", "02_folds.py", "03_train.py", "03_train.py --extra", "tune.py",
-          "03_train.py --tuned", "05_infer.py",
+          "03_train.py --tuned", "05_infer.py", "05b_pseudo.py",
           "06_ensemble.py", "07_score.py --auto", "08_report.py")
 
 

@@ -23,6 +23,7 @@ from imgclf.config.sections import (
     ModelConfig,
     PathsConfig,
     PlanConfig,
+    PseudoConfig,
     SearchParam,
     Section,
     TrainConfig,
@@ -34,7 +35,8 @@ from imgclf.metrics import ALL_METRIC_NAMES
 # Re-exported: stages import the sections from here, beside the Config that holds them.
 __all__ = [
     "PROJECT_ROOT", "AugmentConfig", "Config", "DataConfig", "EnsembleConfig", "FoldsConfig", "InferConfig",
-    "LossName", "ModelConfig", "PathsConfig", "PlanConfig", "RESERVED_DIRS", "SearchParam", "Section",
+    "LossName", "ModelConfig", "PathsConfig", "PlanConfig", "PseudoConfig", "RESERVED_DIRS", "SearchParam",
+    "Section",
     "TrainConfig", "TuneConfig", "set_dotted", "unknown_key_error", "validate_config",
 ]
 
@@ -61,6 +63,7 @@ class Config(Section):
     infer: InferConfig = InferConfig()
     ensemble: EnsembleConfig = EnsembleConfig()
     tune: TuneConfig = TuneConfig()
+    pseudo: PseudoConfig = PseudoConfig()
 
     @field_validator("metric")
     @classmethod

@@ -50,6 +50,9 @@ class DataConfig(Section):
     # Training targets only (e.g. 58 to fight the thin >=60 class); validation scores, OOF and folds
     # keep mask_old_age_threshold, so CV stays comparable with the leaderboard. None: the same.
     mask_train_old_age_threshold: int | None = None
+    # Another labelled image folder (any layout, the competition's classes), added to the training
+    # images of every fold only: never to folds.csv, validation, OOF or the data fingerprint.
+    extra_train: Path | None = None
 
 
 class FoldsConfig(Section):
@@ -179,6 +182,32 @@ class EnsembleConfig(Section):
     thresholds: Literal["auto", "global", "per_label", "fixed"] = "auto"
     threshold_fixed: float = Field(0.5, gt=0, lt=1)
     at_least_one: Literal["auto", "on", "off"] = "auto"  # on: an image with no label gets its likeliest one
+
+
+class PseudoConfig(Section):
+    """The pseudo-label / distillation stage (pipelines/05b_pseudo.py, ensemble/pseudo layer): a
+    student experiment trained per fold on targets from the teacher models of the same fold only."""
+
+    enabled: bool = False  # run_all.sh runs the stage only when true
+    # hard: confident test images with the teacher's class; soft: test images with the teacher's
+    # probabilities (sharpened by temperature); distill: train + test images, loss = alpha * CE +
+    # (1 - alpha) * T^2 * KL(teacher_T || student_T)
+    mode: Literal["hard", "soft", "distill"] = "hard"
+    teacher: list[str] | None = None  # experiments; None: every complete experiment that is no student
+    student: str | None = None  # the student experiment's name; None: "<first teacher>_<mode>"
+    threshold: float | None = Field(None, gt=0, lt=1)  # hard/soft: keep test images this confident
+    top_fraction: float | None = Field(0.5, gt=0, le=1)  # or: the most confident share of each class
+    temperature: float = Field(1.0, gt=0)
+    alpha: float = Field(0.5, ge=0, le=1)  # distill: weight of the hard-label loss
+    overrides: dict[str, Any] = Field(default_factory=dict)  # the student's own keys: {model.name: ...}
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> PseudoConfig:
+        if self.threshold is not None and self.top_fraction is not None and self.mode != "distill":
+            raise ValueError("pseudo.threshold and pseudo.top_fraction: set one of them (the other null)")
+        if any(key.split(".")[0] in ("experiment", "pseudo") for key in self.overrides):
+            raise ValueError("pseudo.overrides: the student's name is pseudo.student, not an override")
+        return self
 
 
 class SearchParam(Section):

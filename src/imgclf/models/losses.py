@@ -157,3 +157,24 @@ def multilabel_loss(tc: TrainConfig, positives: np.ndarray, n_rows: int) -> nn.M
         return AsymmetricLoss(tc.asl_gamma_neg, tc.asl_gamma_pos, tc.asl_clip, tc.label_smoothing, weight)
     raise ConfigError(f"train.loss: '{tc.loss}' is single-label only; a multi-label task takes bce, focal or asl "
                       "(train.pos_weight for rare labels)")
+
+
+class DistillationLoss(nn.Module):
+    """Knowledge distillation (Hinton et al.): ``alpha`` * CE to the hard labels + (1 - ``alpha``) *
+    T^2 * KL(teacher_T || student_T). Targets are [B, 2C]: the hard one-hot (all zeros for an
+    unlabelled test image, which then only learns from the teacher) and the teacher's probabilities
+    at temperature T; T^2 keeps the soft term's gradients on the hard term's scale."""
+
+    def __init__(self, num_classes: int, alpha: float, temperature: float):
+        super().__init__()
+        self.num_classes, self.alpha, self.temperature = num_classes, alpha, temperature
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        hard, teacher = target[:, :self.num_classes], target[:, self.num_classes:]
+        logits = logits.float()
+        labelled = hard.sum(dim=1) > 0
+        ce = -(hard * F.log_softmax(logits, dim=1)).sum(dim=1)
+        hard_loss = ce[labelled].mean() if labelled.any() else logits.sum() * 0
+        log_student = F.log_softmax(logits / self.temperature, dim=1)
+        kl = F.kl_div(log_student, teacher, reduction="batchmean")
+        return self.alpha * hard_loss + (1 - self.alpha) * self.temperature ** 2 * kl

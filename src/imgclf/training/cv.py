@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import yaml
@@ -14,6 +15,7 @@ from imgclf.config.compare import config_differences, training_view
 from imgclf.config.loading import dump_yaml, load_config
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
+from imgclf.data.extra import extra_fingerprint, load_extra_train
 from imgclf.data.folds import check_experiment_folds, folds_digest, read_folds
 from imgclf.data.ingest import load_competition
 from imgclf.errors import UserError
@@ -25,6 +27,7 @@ from imgclf.training.fit import run_fold
 from imgclf.training.oof import predict_fold_oof, summarise_cv
 from imgclf.training.preflight import check_training_inputs
 from imgclf.training.status import resolve_config
+from imgclf.training.student import StudentFold
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,21 @@ def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None
     if any(not paths.fold_oof(f).is_file() for f in wanted):  # nothing to train: nothing to check
         check_training_inputs(cfg, comp)  # before prepare_experiment writes: bad input leaves no artefact
     prepare_experiment(cfg, paths, plan=plan)
+    check_extra_train(cfg, paths, comp)
     return cfg, comp, folds, wanted
+
+
+def check_extra_train(cfg: Config, paths: Paths, comp: Competition, experiment: str | None = None) -> None:
+    """Record the data.extra_train set's fingerprint; refuse a changed set under trained folds."""
+    fingerprint = extra_fingerprint(load_extra_train(cfg, comp))
+    target = paths.extra_train_json(experiment)
+    saved = json.loads(target.read_text()).get("fingerprint") if target.is_file() else None
+    if target.is_file() and saved != fingerprint and paths.is_trained(experiment):
+        raise UserError(f"data.extra_train: the extra training set changed since experiment "
+                        f"'{experiment or cfg.experiment}' was trained ({target}: {saved} -> {fingerprint}); "
+                        "start a new one with --set experiment=NAME or delete that folder")
+    if fingerprint is not None:
+        write_text(target, json.dumps({"dir": str(cfg.data.extra_train), "fingerprint": fingerprint}) + "\n")
 
 
 @contextlib.contextmanager
@@ -85,8 +102,11 @@ def _fold_locks(paths: Paths, todo: list[int]) -> Iterator[None]:
         yield
 
 
-def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> dict:
+def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None,
+           student: Callable[[int], StudentFold] | None = None) -> dict:
     """Train the wanted unfinished folds, write each fold's OOF, then merge and score the finished ones.
+    ``student`` (the pseudo-label stage): fold k -> its extra rows and loss, asked for only when fold
+    k is trained.
 
     Under torchrun all ranks train each fold together; rank 0 alone reads and writes models/<comp>/
     (the others get what it read), so other machines need only the competition's images.
@@ -101,7 +121,7 @@ def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None) -> di
             clear_stale(paths.fold_lock(fold))  # left by a run killed after it finished this fold
     with held_by_main(lambda: _fold_locks(paths, todo), info):
         for fold in todo:
-            run_fold(cfg, paths, comp, folds, fold)
+            run_fold(cfg, paths, comp, folds, fold, student=None if student is None else student(fold))
             oof = predict_fold_oof(cfg, paths, comp, folds, fold)
             if info.is_main:
                 write_csv(paths.fold_oof(fold), oof)

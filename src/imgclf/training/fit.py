@@ -23,6 +23,7 @@ from imgclf.training.distributed import dist_info, gather_rows, on_main, shard, 
 from imgclf.training.engine import predict_logits, probabilities, train_one_epoch
 from imgclf.training.epoch_log import log_epoch, open_tensorboard, plot_curves, write_history
 from imgclf.training.fold import FoldRun, build_fold_run
+from imgclf.training.student import StudentFold, sampler_labels
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,10 @@ def train_epoch(run: FoldRun) -> dict:
     cfg, tc = run.cfg, run.cfg.train
     if tc.freeze_backbone_epochs:
         set_backbone_frozen(run.model, run.epoch < tc.freeze_backbone_epochs)
+    labels = run.train_ds.labels if run.comp.multi_label else sampler_labels(run.train_ds.labels,
+                                                                               run.comp.num_classes)
     loader = make_loader(run.train_ds, cfg, run.rt.device, train=True, seed=_epoch_seed(run),
-                         labels_for_sampler=run.train_ds.labels, dist=run.dist, epoch=run.epoch)
+                         labels_for_sampler=labels, dist=run.dist, epoch=run.epoch)
     run.train_ds.reseed(_epoch_seed(run) + 7919 * run.dist.rank)  # DDP ranks augment differently
     start = time.perf_counter()
     net = run.model if run.net is None else run.net  # not `or`: a compiled module has no truth value
@@ -93,7 +96,8 @@ def _validate(run: FoldRun) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fold: int,
-             experiment: str | None = None, report: EpochReport | None = None) -> float:
+             experiment: str | None = None, report: EpochReport | None = None,
+             student: StudentFold | None = None) -> float:
     """Train ``fold`` (resuming from last.pt if present); returns the best validation score.
 
     Under torchrun every rank trains its share of each epoch; rank 0 alone reads last.pt (handing it
@@ -103,7 +107,7 @@ def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fo
     fold_dir = paths.fold_dir(fold, experiment)
     if info.is_main:
         fold_dir.mkdir(parents=True, exist_ok=True)
-    run = build_fold_run(cfg, paths, comp, folds, fold, fold_dir)
+    run = build_fold_run(cfg, paths, comp, folds, fold, fold_dir, student)
     last = paths.last_ckpt(fold, experiment)
     state = on_main(lambda: read_checkpoint(last, comp) if last.is_file() else None, info)
     if state is not None:

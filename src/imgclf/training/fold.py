@@ -15,6 +15,7 @@ from torch import nn
 from imgclf.config.schema import Config
 from imgclf.data.boxes import competition_crop
 from imgclf.data.competition import Competition
+from imgclf.data.extra import load_extra_train
 from imgclf.errors import ConfigError
 from imgclf.metrics import get_metric
 from imgclf.models.backbone import norm_stats
@@ -26,7 +27,7 @@ from imgclf.training.checkpoint import (
     seed_everything,
     set_rng_state,
 )
-from imgclf.training.dataset import ImageDataset, table_images, train_batches
+from imgclf.training.dataset import ImageDataset, decoded_cache, table_images, train_batches
 from imgclf.training.distributed import (
     DistInfo,
     device_for,
@@ -41,6 +42,7 @@ from imgclf.training.engine import (
 )
 from imgclf.training.mixing import make_mixer
 from imgclf.training.optim import LRSchedule, build_optimizer
+from imgclf.training.student import ExtraRows, StudentFold, combine, sampler_labels
 from imgclf.training.tracking import Tracker
 from imgclf.training.transforms import train_transform
 
@@ -100,9 +102,12 @@ class FoldRun:
 
 
 def build_fold_run(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fold: int,
-                   fold_dir: Path) -> FoldRun:
+                   fold_dir: Path, student: StudentFold | None = None) -> FoldRun:
     """Everything fold ``fold`` trains with, in a fixed order (seeded first, so that a rerun, and a
-    resumed run, draws the same initial weights)."""
+    resumed run, draws the same initial weights). ``student``: the pseudo-label stage's rows and
+    loss for this fold (made from this fold's teacher models only)."""
+    if student is not None and student.fold != fold:  # the no-leak rule, checked where it is used
+        raise ValueError(f"fold {fold} was handed the targets of fold {student.fold}'s teacher")
     seed_everything(cfg.seed + 1000 * fold, cfg.train.deterministic)
     info = dist_info()
     device = device_for(info, pick_device(cfg))
@@ -111,21 +116,25 @@ def build_fold_run(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarr
     # Training targets may differ from the scored labels (mask layout: data.mask_train_old_age_threshold).
     labels = comp.labels
     fit_labels = comp.train["train_label"].to_numpy() if "train_label" in comp.train else labels
-    train_ds, valid_ds = _datasets(cfg, paths, comp, (tr, fit_labels[tr]), (va, labels[va]), info)
+    train_ds, valid_ds = _datasets(cfg, paths, comp, (tr, fit_labels[tr]), (va, labels[va]), info, student)
+    soft = train_ds.labels.ndim == 2 and not comp.multi_label
     tc = cfg.train
-    updates_per_epoch = -(-train_batches(len(tr), tc.batch_size, info.world) // tc.accum_steps)
+    updates_per_epoch = -(-train_batches(len(train_ds), tc.batch_size, info.world) // tc.accum_steps)
     optimizer = build_optimizer(model, tc)
     metric = get_metric(cfg.metric, comp.task)
     schedule = LRSchedule(optimizer, tc, updates_per_epoch, metric.greater_is_better)
     hooks = StepHooks(after_update=schedule.after_update, clip_grad=tc.clip_grad, accum_steps=tc.accum_steps,
                       ema=ModelEmaV3(model, decay=tc.ema_decay, use_warmup=True) if tc.ema else None,
-                      mix=make_mixer(cfg, comp))
-    if comp.continuous:
+                      mix=None if soft else make_mixer(cfg, comp))  # mixup mixes class indices only
+    if student is not None and student.loss is not None:
+        loss_fn = student.loss.to(device)
+    elif comp.continuous:
         loss_fn = build_loss(cfg, np.zeros(0), comp=comp).to(device)
     elif comp.multi_label:  # positives per label
         loss_fn = build_loss(cfg, fit_labels[tr].sum(axis=0), n_rows=len(tr)).to(device)
     else:
-        loss_fn = build_loss(cfg, np.bincount(fit_labels[tr], minlength=comp.num_classes)).to(device)
+        counts = np.bincount(sampler_labels(train_ds.labels, comp.num_classes), minlength=comp.num_classes)
+        loss_fn = build_loss(cfg, counts).to(device)
     return FoldRun(cfg=cfg, comp=comp, fold=fold, fold_dir=fold_dir, rt=rt, model=model,
                    net=_wrapped(model, cfg, device, info), dist=info, optimizer=optimizer, schedule=schedule,
                    loss_fn=loss_fn, hooks=hooks, tracker=Tracker(metric.greater_is_better),
@@ -149,14 +158,27 @@ def _model_and_runtime(cfg: Config, comp: Competition, device: torch.device,
 
 
 def _datasets(cfg: Config, paths: Paths, comp: Competition, train: tuple[np.ndarray, np.ndarray],
-              valid: tuple[np.ndarray, np.ndarray], info: DistInfo) -> tuple[ImageDataset, ImageDataset]:
-    """The fold's training and validation images (rows, labels), from the decoded cache when on."""
+              valid: tuple[np.ndarray, np.ndarray], info: DistInfo,
+              student: StudentFold | None = None) -> tuple[ImageDataset, ImageDataset]:
+    """The fold's training and validation images (rows, labels), from the decoded cache when on;
+    training also gets ``data.extra_train`` and the student's rows, validation never does."""
     size, crop = cfg.data.image_size, competition_crop(cfg.data, comp)
     images = main_first(lambda: table_images(comp.train, size, cfg, paths, "train", crop), info)
     files = comp.train["path"].to_numpy()
     (tr, train_labels), (va, valid_labels) = train, valid
-    train_ds = ImageDataset(files[tr], train_labels, size, train_transform(cfg.augment, size),
-                            None if images is None else images[tr], crop)
+    if student is not None and student.train_targets is not None:
+        train_labels = student.train_targets
+    parts = [ExtraRows(files[tr], train_labels, None if images is None else images[tr])]
+    extra = load_extra_train(cfg, comp)
+    if extra is not None:
+        extra_files = extra["path"].to_numpy()
+        cached = main_first(lambda: decoded_cache(extra_files, size, cfg, paths, "extra", crop), info)
+        parts.append(ExtraRows(extra_files, extra["label"].to_numpy(), cached))
+    if student is not None and student.extra is not None:
+        parts.append(student.extra)
+    rows = combine(parts, comp.num_classes) if len(parts) > 1 else parts[0]
+    train_ds = ImageDataset(rows.files, rows.targets, size, train_transform(cfg.augment, size), rows.images,
+                            crop)
     valid_ds = ImageDataset(files[va], valid_labels, size, None, None if images is None else images[va], crop)
     return train_ds, valid_ds
 

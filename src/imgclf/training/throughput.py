@@ -17,6 +17,7 @@ from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
 from imgclf.models.backbone import norm_stats
 from imgclf.models.factory import build_loss, build_model
+from imgclf.models.ordinal import output_width
 from imgclf.training.engine import make_runtime, pick_device
 from imgclf.training.optim import build_optimizer
 from imgclf.training.transforms import train_transform
@@ -32,7 +33,7 @@ LOOP_EFFICIENCY = 0.75
 def _timed_steps(cfg: Config, comp: Competition, side: int, batch: int) -> float:
     """Seconds per image of forward, backward and optimiser step, on random images."""
     device = pick_device(cfg)
-    model = build_model(cfg.updated({"model.pretrained": False}), comp.num_classes).to(device)
+    model = build_model(cfg.updated({"model.pretrained": False}), output_width(cfg, comp)).to(device)
     rt = make_runtime(cfg, device, *norm_stats(model))
     if rt.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -41,12 +42,8 @@ def _timed_steps(cfg: Config, comp: Competition, side: int, batch: int) -> float
     optimizer = build_optimizer(model, cfg.train)
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (batch, side, side, 3), dtype=torch.uint8, generator=gen)
-    if comp.multi_label:
-        loss_fn = build_loss(cfg, np.ones(comp.num_classes), n_rows=2)
-        target = torch.randint(0, 2, (batch, comp.num_classes), generator=gen).float()
-    else:
-        loss_fn = build_loss(cfg, np.ones(comp.num_classes))
-        target = torch.randint(0, comp.num_classes, (batch,), generator=gen)
+    loss_fn = build_loss(cfg, np.ones(comp.num_classes), n_rows=2 if comp.multi_label else None, comp=comp)
+    target = _targets(comp, batch)
     loss_fn, target = loss_fn.to(device), target.to(device)
 
     def step() -> None:
@@ -65,6 +62,14 @@ def _timed_steps(cfg: Config, comp: Competition, side: int, batch: int) -> float
         times.append(_synced(device) - start)
     # the median step: a burst of another process's work on a shared machine skews the mean
     return float(np.median(times)) / batch
+
+
+def _targets(comp: Competition, batch: int) -> torch.Tensor:
+    """A batch of the competition's own labels, typed as the training dataset types them."""
+    labels = np.take(comp.labels, np.arange(batch) % len(comp.labels), axis=0)
+    if comp.multi_label or np.issubdtype(labels.dtype, np.floating):
+        return torch.from_numpy(labels.astype(np.float32))
+    return torch.from_numpy(labels.astype(np.int64))
 
 
 def _synced(device: torch.device) -> float:

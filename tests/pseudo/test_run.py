@@ -1,0 +1,104 @@
+"""The pseudo-label stage on a tiny competition: fold k's student learns only from teacher fold k,
+its targets' checkpoints are recorded, a retrained teacher is noticed, a killed stage resumes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from imgclf.errors import UserError
+from imgclf.pseudo.run import run_pseudo, teachers_of
+from imgclf.pseudo.teacher import fold_logits
+from imgclf.training.checkpoint import load_model_for_inference
+from imgclf.training.cv import run_cv
+from imgclf.training.dataset import ImageDataset, make_loader
+from imgclf.training.engine import make_runtime, predict_logits
+from tests.helpers.trainkit import competition
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture
+def taught(tmp_path):
+    """A baseline teacher (2 folds, 1 epoch) on a tiny competition."""
+    cfg, paths, comp, folds = competition(tmp_path, "train.epochs=1", n_train=36)
+    run_cv(cfg, paths)
+    return cfg, paths, comp, folds
+
+
+def _direct_test_logits(cfg, paths, comp, fold: int) -> np.ndarray:
+    """Fold ``fold``'s teacher checkpoint applied to the test images, computed here independently."""
+    model, state = load_model_for_inference(paths.best_ckpt(fold, "baseline"), comp, torch.device("cpu"))
+    rt = make_runtime(cfg, torch.device("cpu"), tuple(state["mean"].tolist()), tuple(state["std"].tolist()))
+    ds = ImageDataset(comp.test["path"].to_numpy(), None, cfg.data.image_size)
+    logits, rows = predict_logits(model, make_loader(ds, cfg, torch.device("cpu"), train=False), rt)
+    out = np.empty_like(logits)
+    out[rows] = logits
+    return out
+
+
+def test_each_student_fold_learns_only_from_its_own_folds_teacher(taught):
+    cfg, paths, comp, folds = taught
+    soft = {"pseudo.enabled": True, "pseudo.mode": "soft", "pseudo.top_fraction": None}
+    result = run_pseudo(cfg.updated(soft), paths)
+    student = result["student"]
+    assert student == "baseline_soft" and result["teachers"] == ["baseline"]
+    selection = json.loads(paths.teacher_json(0, student).read_text())["selection"]
+    assert selection["selected"] == selection["of"] == len(comp.test)  # soft, no selection: every test image
+    direct = [_direct_test_logits(cfg, paths, comp, k) for k in (0, 1)]
+    assert not np.allclose(direct[0], direct[1], atol=1e-3)  # the two teacher folds are distinguishable
+    for k in (0, 1):
+        with np.load(paths.teacher_targets_npz(k, student)) as npz:
+            used = npz["test"]
+        assert np.allclose(used, direct[k], atol=1e-4), f"student fold {k} got another fold's targets"
+        assert not np.allclose(used, direct[1 - k], atol=1e-3)
+        record = json.loads(paths.teacher_json(k, student).read_text())["checkpoints"]
+        assert [(r["experiment"], r["fold"], r["path"]) for r in record] == [
+            ("baseline", k, str(paths.best_ckpt(k, "baseline")))]
+        assert len(record[0]["sha256"]) == 64
+    oof = pd.read_csv(paths.oof_csv(student), dtype={"id": str})
+    assert sorted(oof["id"]) == sorted(comp.train["id"])  # test images train the student, never score it
+    assert paths.test_csv(student).is_file() and set(result["scores"]) == {"baseline", student}
+    assert teachers_of(cfg, paths, 2) == ["baseline"]  # a student never teaches the next round by default
+
+
+def test_fold_logits_are_the_folds_own_checkpoint(taught):
+    cfg, paths, comp, folds = taught
+    for k in (0, 1):
+        logits = fold_logits(cfg, paths, comp, folds, ["baseline"], k, with_train=True)
+        assert np.allclose(logits.test, _direct_test_logits(cfg, paths, comp, k), atol=1e-4)
+        assert logits.train.shape == (int((folds != k).sum()), 3) and logits.record[0]["fold"] == k
+
+
+def test_a_retrained_teacher_is_noticed_and_a_killed_stage_resumes(taught):
+    cfg, paths, comp, folds = taught
+    pcfg = cfg.updated({"pseudo.enabled": True, "pseudo.mode": "hard", "pseudo.student": "st"})
+    run_pseudo(pcfg, paths)
+    kept = paths.best_ckpt(0, "st").stat().st_mtime_ns
+    for name in ("oof.csv", "best.pt", "last.pt"):  # fold 1 killed before it finished
+        paths.fold_dir(1, "st").joinpath(name).unlink()
+    run_pseudo(pcfg, paths)
+    assert paths.best_ckpt(0, "st").stat().st_mtime_ns == kept and paths.fold_oof(1, "st").is_file()
+
+    teacher = paths.best_ckpt(1, "baseline")  # the teacher's fold 1 retrained after the student was made
+    state = torch.load(teacher, weights_only=False)
+    state["score"] = -1.0
+    torch.save(state, teacher)
+    with pytest.raises(UserError, match="fold 1 were made by teacher checkpoints that changed.*stale"):
+        run_pseudo(pcfg, paths)
+
+
+def test_distillation_student_of_a_smaller_model_on_train_and_test(taught):
+    cfg, paths, comp, folds = taught
+    pcfg = cfg.updated({"pseudo.enabled": True, "pseudo.mode": "distill", "pseudo.temperature": 2.0,
+                        "pseudo.overrides": {"model.name": "mobilenetv3_small_050"}})
+    result = run_pseudo(pcfg, paths)
+    student = result["student"]
+    assert "mobilenetv3_small_050" in paths.config_yaml(student).read_text()
+    with np.load(paths.teacher_targets_npz(0, student)) as npz:
+        assert npz["train"].shape == (int((folds != 0).sum()), 3) and npz["test"].shape == (len(comp.test), 3)
+    assert result["scores"][student]["oof"] is not None
