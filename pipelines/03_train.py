@@ -17,6 +17,8 @@ def parser():
                    help="train each of plan.extra_models as experiment <experiment>_<model>")
     p.add_argument("--lr-find", action="store_true",
                    help="run the LR range test on fold 0 (plot + suggested train.lr) instead of training")
+    p.add_argument("--write-config", metavar="FILE", default=None,
+                   help="with --lr-find: set train.lr in this YAML config (other keys kept)")
     return p
 
 

@@ -43,8 +43,10 @@ def train_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     each of ``plan.extra_models`` as ``<experiment>_<model>``. A rerun with every fold finished
     returns in about a second, before torch is imported. ``--lr-find`` runs the LR range test
     instead of training."""
+    if getattr(args, "write_config", None) and not getattr(args, "lr_find", False):
+        raise UserError("--write-config FILE needs --lr-find (it writes the range test's suggestion)")
     if getattr(args, "lr_find", False):
-        return _lr_find(cfg, paths)
+        return _lr_find(cfg, paths, getattr(args, "write_config", None))
     if getattr(args, "extra", False):
         from imgclf.planning.plan import extra_model_configs  # no torch
 
@@ -87,19 +89,24 @@ def _refresh_report(cfg: Config, paths: Paths) -> None:
         log.warning("report.html not rebuilt: %s: %s", type(exc).__name__, first)
 
 
-def _lr_find(cfg: Config, paths: Paths) -> None:
+def _lr_find(cfg: Config, paths: Paths, write_config: str | None = None) -> None:
     if "WORLD_SIZE" in os.environ:
         raise UserError("03_train.py --lr-find runs in one process (the range test probes one model): "
                         "run it with plain python, not torchrun")
     from imgclf.data.folds import read_folds  # (imports: see the module docstring)
     from imgclf.data.ingest import load_competition
-    from imgclf.training.lr_find import find_lr  # torch
+    from imgclf.training.lr_find import check_config_target, find_lr, write_lr_into  # torch
 
+    if write_config:
+        check_config_target(Path(write_config))  # before minutes of probing, not after
     comp = load_competition(cfg, paths)
     found = find_lr(cfg, paths, comp, read_folds(paths, comp))
     print(f"LR range test ({len(found.lrs)} updates on fold 0): suggested train.lr={found.suggestion:.3g} "
           f"(configured: {cfg.train.lr:g}); plot: {paths.lr_find_dir / 'lr_find.png'}; to use it: "
           f"--config {paths.lr_find_dir / 'suggested.yaml'}")
+    if write_config:
+        write_lr_into(Path(write_config), found.suggestion)
+        print(f"wrote train.lr={found.suggestion:.3g} into {write_config}")
 
 
 def tune_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:

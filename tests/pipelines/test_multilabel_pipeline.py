@@ -56,6 +56,12 @@ def test_tags_layout_scored_by_f2_samples(tmp_path: Path) -> None:
     report = (root / "models" / data.name / "report.md").read_text()
     assert "## Labels (OOF of the final method)" in report
     assert "## Multi-label" in (root / "models" / data.name / "eda" / "report.md").read_text()
+    for folder in ("baseline", "baseline_tuned", "ensemble"):  # multi-label error analysis everywhere
+        errors = root / "models" / data.name / folder / "errors"
+        assert json.loads((errors / "summary.json").read_text())["task"] == "multi_label"
+        assert len(pd.read_csv(errors / "per_class.csv")) == len(vocab)
+        assert (errors / "top_losses.png").is_file() and (errors / "reliability.png").is_file()
+        assert folder == "ensemble" or (errors / "cam.png").is_file()
 
 
 @pytest.mark.slow

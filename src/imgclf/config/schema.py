@@ -26,6 +26,7 @@ from imgclf.config.sections import (
     PseudoConfig,
     SearchParam,
     Section,
+    TrackConfig,
     TrainConfig,
     TuneConfig,
 )
@@ -36,8 +37,8 @@ from imgclf.metrics import ALL_METRIC_NAMES
 __all__ = [
     "PROJECT_ROOT", "AugmentConfig", "Config", "DataConfig", "EnsembleConfig", "FoldsConfig", "InferConfig",
     "LossName", "ModelConfig", "PathsConfig", "PlanConfig", "PseudoConfig", "RESERVED_DIRS", "SearchParam",
-    "Section",
-    "TrainConfig", "TuneConfig", "set_dotted", "unknown_key_error", "validate_config",
+    "Section", "TrackConfig", "TrainConfig", "TuneConfig", "set_dotted", "unknown_key_error",
+    "validate_config",
 ]
 
 # Folders under models/<comp>/ that are stage outputs, never experiments (eda/ saves its config too).
@@ -64,6 +65,7 @@ class Config(Section):
     ensemble: EnsembleConfig = EnsembleConfig()
     tune: TuneConfig = TuneConfig()
     pseudo: PseudoConfig = PseudoConfig()
+    track: TrackConfig = TrackConfig()
 
     @field_validator("metric")
     @classmethod

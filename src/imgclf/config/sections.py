@@ -156,6 +156,17 @@ class PlanConfig(Section):
     extra_models: list[str] = ["regnetx_002"]
 
 
+class TrackConfig(Section):
+    """Experiment trackers (training.trackers): what each fold logs besides history.csv."""
+
+    # tensorboard: event files under fold<k>/tb (on by default); wandb (offline unless WANDB_MODE
+    # says otherwise) and mlflow (a local file store) are opt-in
+    backends: list[Literal["tensorboard", "wandb", "mlflow"]] = ["tensorboard"]
+    dir: Path | None = None  # where wandb and mlflow write; None: models/<comp>/track
+    project: str | None = None  # wandb project / MLflow experiment; None: imgclf-<comp>
+    group: str | None = None  # the run's group (all its folds); None: <comp>-<experiment>
+
+
 class InferConfig(Section):
     tta: list[str] | Literal["auto"] = "auto"  # auto: the views trained with that raise OOF
     tta_merge: Literal["prob", "logit"] = "prob"

@@ -17,6 +17,7 @@ from imgclf.ensemble.submission import build_submission, write_submissions
 from imgclf.inference.predictions import ModelPredictions
 from imgclf.metrics import get_metric, reported, score_all
 from imgclf.paths import Paths
+from imgclf.reporting.errors_multilabel import write_multilabel_error_analysis
 from imgclf.reporting.run_report import write_run_report
 from imgclf.thresholds import ThresholdFit, best_global, fit_thresholds
 
@@ -114,6 +115,9 @@ def run_multilabel_ensemble(cfg: Config, paths: Paths, comp: Competition, folds:
                                    strict=True)),
                "thresholds": fit.to_dict(comp.classes) if fit is not None else None, **written}
     write_text(paths.ensemble_json, json.dumps(summary, indent=1))
+    write_multilabel_error_analysis(labels, chosen.oof, comp.classes, comp.train["id"].astype(str).tolist(),
+                                    comp.train["path"].tolist(), paths.ensemble_errors_dir,
+                                    threshold=fit.thresholds if fit is not None else 0.5)
     report = write_run_report(paths, summary["experiments"], cfg.metric)
     print(f"final submission: {written['submission']} (copy: {written['version']}); report: {report}")
     return summary

@@ -54,28 +54,40 @@ def per_class_table(labels: np.ndarray, probs: np.ndarray, classes: Sequence[str
     return pd.DataFrame({"class": list(classes), "precision": p, "recall": r, "f1": f, "support": s})
 
 
+def calibration_error(outcome: np.ndarray, conf: np.ndarray, n_bins: int = 10) -> float:
+    """ECE of probabilities ``conf`` for 0/1 ``outcome``: the support-weighted gap between the rate of
+    outcomes and the mean probability over equal-width bins."""
+    outcome, conf = np.asarray(outcome, dtype=float), np.asarray(conf, dtype=float)
+    bins = np.clip(np.digitize(conf, np.linspace(0, 1, n_bins + 1)[1:-1], right=True), 0, n_bins - 1)
+    gaps = [abs(outcome[bins == b].mean() - conf[bins == b].mean()) * (bins == b).sum()
+            for b in range(n_bins) if (bins == b).any()]
+    return float(sum(gaps) / len(outcome))
+
+
 def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, n_bins: int = 10) -> float:
     """Top-label ECE: the support-weighted gap between accuracy and confidence over equal-width bins."""
-    conf, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
-    bins = np.clip(np.digitize(conf, np.linspace(0, 1, n_bins + 1)[1:-1], right=True), 0, n_bins - 1)
-    gaps = [abs(correct[bins == b].mean() - conf[bins == b].mean()) * (bins == b).sum()
-            for b in range(n_bins) if (bins == b).any()]
-    return float(sum(gaps) / len(labels))
+    return calibration_error(probs.argmax(axis=1) == labels, probs.max(axis=1), n_bins)
 
 
-def plot_reliability(labels: np.ndarray, probs: np.ndarray, target: Path, n_bins: int = 10) -> float:
-    conf, correct = probs.max(axis=1), (probs.argmax(axis=1) == labels).astype(int)
-    ece = expected_calibration_error(labels, probs, n_bins)
+def plot_calibration(outcome: np.ndarray, conf: np.ndarray, target: Path, xlabel: str,
+                     n_bins: int = 10) -> float:
+    """The reliability diagram of ``conf`` against 0/1 ``outcome``; returns its ECE."""
+    ece = calibration_error(outcome, conf, n_bins)
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.plot([0, 1], [0, 1], "--", color="tab:gray", label="perfect")
-    if len(np.unique(correct)) > 1:  # calibration_curve needs both outcomes
-        acc, mean_conf = calibration_curve(correct, conf, n_bins=n_bins, strategy="uniform")
-        ax.plot(mean_conf, acc, "o-", color="tab:blue", label="model")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top class)", ylabel="accuracy",
+    if len(np.unique(outcome)) > 1:  # calibration_curve needs both outcomes
+        rate, mean_conf = calibration_curve(outcome, conf, n_bins=n_bins, strategy="uniform")
+        ax.plot(mean_conf, rate, "o-", color="tab:blue", label="model")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=xlabel, ylabel="observed frequency",
            title=f"reliability (ECE {ece:.3f})")
     ax.legend(loc="upper left")
     save_figure(fig, target)
     return ece
+
+
+def plot_reliability(labels: np.ndarray, probs: np.ndarray, target: Path, n_bins: int = 10) -> float:
+    correct = (probs.argmax(axis=1) == labels).astype(int)
+    return plot_calibration(correct, probs.max(axis=1), target, "confidence (top class)", n_bins)
 
 
 def thumbnail(path: str | Path) -> np.ndarray:
@@ -89,7 +101,7 @@ def thumbnail(path: str | Path) -> np.ndarray:
         return np.full((THUMB, THUMB, 3), 128, dtype=np.uint8)
 
 
-def plot_top_losses(frame: pd.DataFrame, target: Path) -> None:
+def plot_top_losses(frame: pd.DataFrame, target: Path, prob_label: str = "p") -> None:
     """A grid of the rows of ``top_losses.csv``: thumbnail, true label, prediction, probability."""
     n, cols = len(frame), 4
     rows = max(1, -(-n // cols))
@@ -98,7 +110,8 @@ def plot_top_losses(frame: pd.DataFrame, target: Path) -> None:
         ax.axis("off")
     for ax, row in zip(axes.ravel(), frame.itertuples(), strict=False):
         ax.imshow(thumbnail(row.path))
-        ax.set_title(f"{row.id}\ntrue {row.true} / pred {row.predicted}\np={row.prob_predicted:.2f} "
+        ax.set_title(f"{row.id}\ntrue {row.true} / pred {row.predicted}\n"
+                     f"{prob_label}={row.prob_predicted:.2f} "
                      f"loss {row.loss:.2f}", fontsize=7)
     fig.suptitle("highest OOF losses", fontsize=9)
     save_figure(fig, target)

@@ -66,7 +66,8 @@ def _errors(paths: Paths, folder: Path, title: str) -> dict | None:
     if not summary:
         return None
     figures = [_figure(paths, folder / "top_losses.png", f"{title}: highest OOF losses"),
-               _figure(paths, folder / "reliability.png", f"{title}: reliability (ECE {summary['ece']:.3f})")]
+               _figure(paths, folder / "reliability.png", f"{title}: reliability (ECE {summary['ece']:.3f})"),
+               _figure(paths, folder / "cam.png", f"{title}: Grad-CAM of correct and wrong OOF images")]
     return {"summary": summary, "figures": [f for f in figures if f],
             "pairs": _table(folder / "confused_pairs.csv"), "per_class": _table(folder / "per_class.csv")}
 

@@ -20,6 +20,7 @@ from imgclf.data.folds import check_experiment_folds, folds_digest, read_folds
 from imgclf.data.ingest import load_competition
 from imgclf.errors import UserError
 from imgclf.lock import clear_stale, hold_lock
+from imgclf.metrics import score_all
 from imgclf.paths import Paths
 from imgclf.planning.run import save_plan
 from imgclf.training.distributed import dist_info, held_by_main, on_main
@@ -28,6 +29,7 @@ from imgclf.training.oof import predict_fold_oof, summarise_cv
 from imgclf.training.preflight import check_training_inputs
 from imgclf.training.status import resolve_config
 from imgclf.training.student import StudentFold
+from imgclf.training.trackers import FoldTrackers, wants_trackers
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +123,15 @@ def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None,
             clear_stale(paths.fold_lock(fold))  # left by a run killed after it finished this fold
     with held_by_main(lambda: _fold_locks(paths, todo), info):
         for fold in todo:
-            run_fold(cfg, paths, comp, folds, fold, student=None if student is None else student(fold))
+            trackers = FoldTrackers(cfg, paths, fold) if info.is_main and wants_trackers(cfg) else None
+            run_fold(cfg, paths, comp, folds, fold, student=None if student is None else student(fold),
+                     trackers=trackers)
             oof = predict_fold_oof(cfg, paths, comp, folds, fold)
             if info.is_main:
                 write_csv(paths.fold_oof(fold), oof)
+                if trackers is not None:
+                    trackers.finish(score_all(comp.labels_of(oof["id"]), oof[comp.classes].to_numpy(),
+                                              task=comp.task))
     return on_main(lambda: summarise_cv(cfg, paths, comp, n_folds), info)
 
 

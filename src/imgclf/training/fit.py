@@ -24,6 +24,7 @@ from imgclf.training.engine import predict_logits, probabilities, train_one_epoc
 from imgclf.training.epoch_log import log_epoch, open_tensorboard, plot_curves, write_history
 from imgclf.training.fold import FoldRun, build_fold_run
 from imgclf.training.student import StudentFold, sampler_labels
+from imgclf.training.trackers import FoldTrackers
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def _validate(run: FoldRun) -> tuple[np.ndarray, np.ndarray]:
 
 def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fold: int,
              experiment: str | None = None, report: EpochReport | None = None,
-             student: StudentFold | None = None) -> float:
+             student: StudentFold | None = None, trackers: FoldTrackers | None = None) -> float:
     """Train ``fold`` (resuming from last.pt if present); returns the best validation score.
 
     Under torchrun every rank trains its share of each epoch; rank 0 alone reads last.pt (handing it
@@ -115,9 +116,10 @@ def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fo
         log.info("fold %d: resuming after epoch %d from %s", fold, run.epoch, last)
         if info.is_main and run.history:  # a run killed between last.pt and history.csv left it behind
             write_history(run, paths.history_csv(fold, experiment))
-    writer = open_tensorboard(paths.tensorboard_dir(fold, experiment)) if info.is_main else None
+    tensorboard = info.is_main and "tensorboard" in cfg.track.backends
+    writer = open_tensorboard(paths.tensorboard_dir(fold, experiment)) if tensorboard else None
     try:
-        _train_epochs(run, paths, experiment, writer, report)
+        _train_epochs(run, paths, experiment, writer, report, trackers)
     except KeyboardInterrupt:
         # Ctrl-C and SIGTERM raise from a signal handler, so they can land inside the TensorBoard
         # writer's queue and leave its thread deaf to close(): a hang of up to its 120 s flush
@@ -133,7 +135,7 @@ def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fo
 
 
 def _train_epochs(run: FoldRun, paths: Paths, experiment: str | None, writer: object | None,
-                  report: EpochReport | None) -> None:
+                  report: EpochReport | None, trackers: FoldTrackers | None = None) -> None:
     """The remaining epochs: after each, best.pt (when it improved), last.pt and history.csv on rank 0."""
     cfg, fold, info = run.cfg, run.fold, run.dist
     while run.epoch < cfg.train.epochs and not _early_stop(run):
@@ -148,6 +150,8 @@ def _train_epochs(run: FoldRun, paths: Paths, experiment: str | None, writer: ob
             save_checkpoint(run.state(), paths.last_ckpt(fold, experiment))
             write_history(run, paths.history_csv(fold, experiment))
         log_epoch(run, row, improved, writer)
+        if trackers is not None:
+            trackers.log_epoch(row)
         if report is not None:
             report(run.epoch, row["score"])
 

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 
 from imgclf.atomic import write_csv, write_text
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
+from imgclf.errors import UserError
 from imgclf.paths import Paths
 from imgclf.reporting.figures import plot_lr_find
 from imgclf.training.dataset import make_loader
@@ -109,3 +112,26 @@ def find_lr(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, sta
     write_text(paths.lr_find_dir / "suggested.yaml", f"# LR range test of experiment {cfg.experiment} "
                f"(fold 0, {cfg.train.optimizer}); use with --config\ntrain:\n  lr: {suggestion:.3g}\n")
     return result
+
+
+def check_config_target(path: Path) -> dict:
+    """The YAML mapping in ``path`` ({} when the file does not exist yet); bad YAML is a UserError."""
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise UserError(f"{path}: its folder does not exist")
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserError(f"{path}: not a readable YAML file ({type(exc).__name__})") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("train", {}) or {}, dict):
+        raise UserError(f"{path}: expected a YAML mapping with an optional 'train' mapping")
+    return raw
+
+
+def write_lr_into(path: Path, lr: float) -> None:
+    """Set ``train.lr`` in the config file ``path``, keeping its other keys and their order (comments
+    are not kept: the file is rewritten from its parsed content), atomically."""
+    raw = check_config_target(path)
+    raw["train"] = {**(raw.get("train") or {}), "lr": float(f"{lr:.3g}")}
+    write_text(path, yaml.safe_dump(raw, sort_keys=False))

@@ -16,8 +16,10 @@ from imgclf.metrics import get_metric, score_all
 from imgclf.models.ordinal import decode, head_of, target_scale
 from imgclf.paths import Paths
 from imgclf.reporting.errors import write_error_analysis
+from imgclf.reporting.errors_multilabel import write_multilabel_error_analysis
 from imgclf.reporting.figures import plot_oof
 from imgclf.reporting.ordinal import plot_continuous_oof
+from imgclf.training.cam import write_cam_grid
 from imgclf.training.checkpoint import load_model_for_inference
 from imgclf.training.dataset import ImageDataset, make_loader, table_images
 from imgclf.training.distributed import device_for, dist_info, gather_rows, main_first, shard
@@ -77,14 +79,19 @@ def summarise_cv(cfg: Config, paths: Paths, comp: Competition, n_folds: int,
     }
     write_text(paths.cv_json(experiment), json.dumps(summary, indent=1))
     print_cv(summary)
-    if comp.continuous:
+    path_of = dict(zip(comp.train["id"].astype(str), comp.train["path"], strict=True))
+    ids = oof["id"].astype(str).tolist()
+    image_paths = [path_of[i] for i in ids]
+    if comp.continuous:  # a value an image: no classes to confuse, no class to explain
         plot_continuous_oof(comp.task, comp.classes, labels, probs[:, 0],
                             paths.confusion_matrix_png(experiment))
-    elif not comp.multi_label:  # a confusion matrix and the error analysis need one label an image
+        return summary
+    if comp.multi_label:  # one label an image is what a confusion matrix needs
+        write_multilabel_error_analysis(labels, probs, comp.classes, ids, image_paths,
+                                        paths.errors_dir(experiment))
+    else:
         plot_oof(labels, probs, comp.classes, paths.confusion_matrix_png(experiment),
                  paths.per_class_f1_png(experiment))
-        path_of = dict(zip(comp.train["id"].astype(str), comp.train["path"], strict=True))
-        ids = oof["id"].astype(str).tolist()
-        write_error_analysis(labels, probs, comp.classes, ids, [path_of[i] for i in ids],
-                             paths.errors_dir(experiment))
+        write_error_analysis(labels, probs, comp.classes, ids, image_paths, paths.errors_dir(experiment))
+    write_cam_grid(cfg, paths, comp, oof, experiment)
     return summary
