@@ -107,9 +107,10 @@ def run_continuous_ensemble(cfg: Config, paths: Paths, comp: Competition, folds:
     ranked = table[table["method"].isin(METHODS)].set_index("method")["honest"]
     method = (cfg.ensemble.method if cfg.ensemble.method in METHODS else
               str(ranked.idxmax() if metric.greater_is_better else ranked.idxmin()))
-    print(f"OOF scores of {len(models)} model(s) and every ensemble method ({cfg.metric} of the rounded "
-          "predictions; *_cutpoints: after cut-points fitted on the other folds; honest: the better "
-          "of both):")
+    how = ("of the rounded predictions; *_cutpoints: after cut-points fitted on the other folds; honest: "
+           "the better of both" if comp.task == "ordinal" else
+           "weights and stacker fitted on the other folds")
+    print(f"OOF scores of {len(models)} model(s) and every ensemble method ({cfg.metric} {how}):")
     print(table.drop(columns="note").set_index("method").to_string(float_format=lambda v: f"{v:.4f}"))
     honest = float(ranked[method])
     final = _submission(comp, blends[method][1], fits[method])

@@ -107,7 +107,7 @@ def _cutpoints_section(paths: Paths) -> list[str]:
         return []
     out = [f"## {saved['task'].capitalize()} predictions (OOF of the final method)", ""]
     fit = saved.get("cutpoints")
-    if fit:
+    if fit and "cross_fitted_oof_score" in fit:  # (an ensemble.json of an older run lacks it)
         how = "fitted" if fit["fitted_cutpoints_used"] else "plain rounding (it beat the cross-fitted fit)"
         out += [f"Cut-points {fit['cutpoints']} ({how}). OOF {saved['metric']}: rounded "
                 f"{fit['rounded_oof_score']:.4f}; with cut-points fitted on the other folds "

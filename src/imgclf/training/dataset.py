@@ -118,6 +118,9 @@ def make_loader(dataset: ImageDataset, cfg: Config, device: torch.device, train:
     world, rank = (dist.world, dist.rank) if dist is not None and dist.enabled else (1, 0)
     sampler: Sampler | list[int] | None = None
     if train and cfg.train.sampler == "weighted":
+        if np.issubdtype(np.asarray(labels_for_sampler).dtype, np.floating):  # regression: its quintiles
+            labels_for_sampler = np.digitize(labels_for_sampler,
+                                             np.quantile(labels_for_sampler, [0.2, 0.4, 0.6, 0.8]))
         counts = np.bincount(labels_for_sampler).astype(float)
         weights = 1.0 / counts[labels_for_sampler]
         if world > 1:

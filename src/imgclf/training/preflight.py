@@ -55,8 +55,6 @@ def _check_continuous_options(cfg: Config, comp: Competition) -> None:
     if cfg.train.mixup_alpha or cfg.train.cutmix_alpha:
         raise ConfigError(f"train.mixup_alpha/train.cutmix_alpha: mixing is not implemented for a "
                           f"{comp.task} task; set both to 0")
-    if cfg.train.sampler == "weighted" and comp.task == "regression":
-        raise ConfigError("train.sampler: 'weighted' balances classes; a regression task has none")
 
 
 def check_inference_inputs(comp: Competition) -> None:
