@@ -48,9 +48,9 @@ def train_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
     if getattr(args, "lr_find", False):
         return _lr_find(cfg, paths, getattr(args, "write_config", None))
     if getattr(args, "extra", False):
-        from imgclf.planning.plan import extra_model_configs  # no torch
+        from imgclf.planning.run import planned_extra_models  # no torch
 
-        for extra in extra_model_configs(cfg):
+        for extra in planned_extra_models(cfg, paths):
             _train(args, extra, Paths.from_config(extra))
         return
     _train(args, cfg, paths)

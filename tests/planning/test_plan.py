@@ -64,18 +64,23 @@ def test_explicit_values_win_over_the_plan() -> None:
     assert (filled.train.batch_size, filled.data.image_size) == (16, 32) and filled.train.epochs >= 80
 
 
-def test_too_small_a_budget_skips_tuning_and_gives_its_share_to_training() -> None:
+def test_too_small_a_budget_skips_tuning_then_the_extra_models() -> None:
+    """Tuning and the other architecture families use what is left: each is dropped in turn when
+    the budget cannot give it enough, its share going to what remains."""
     stats = DataStats(n_train=1500, n_classes=10, n_folds=5, side=32)
     roomy = make_plan(stats, CPU2, load_config(None, ["budget=20000"]))
     assert roomy.experiments == 3 and roomy.tune_trials >= 6  # base, regnetx_002, tuned
-    small = load_config(None, ["budget=400"])
-    tight = make_plan(stats, CPU2, small)
-    assert tight.experiments == 2 and tight.tune_trials == 0 and "tuning skipped" in describe(tight)
-    # without the skip, the same budget spread over three experiments and tuning gives fewer steps
-    kept = make_plan(stats, CPU2, small.updated({"tune.trials": 1}))
-    assert kept.experiments == 3 and kept.tune_trials >= 1
-    assert tight.steps_per_fold > kept.steps_per_fold
-    assert tight.run_seconds <= 400 * 1.1
+    assert roomy.extra_models == ("regnetx_002",)
+    medium = make_plan(stats, CPU2, load_config(None, ["budget=900"]))
+    assert (medium.experiments, medium.tune_trials, medium.extra_models) == (2, 0, ("regnetx_002",))
+    assert "tuning skipped" in describe(medium) and medium.run_seconds <= 900 * 1.1
+    tight = make_plan(stats, CPU2, load_config(None, ["budget=400"]))
+    assert (tight.experiments, tight.tune_trials, tight.extra_models) == (1, 0, ())
+    assert "extra models skipped" in describe(tight) and tight.run_seconds <= 400 * 1.1
+    assert tight.steps_per_fold > medium.steps_per_fold / 2  # the base model got the whole budget
+    # an extra model's own plan counts the experiments its base planned, and does not drop itself
+    extra = make_plan(stats, CPU2, load_config(None, ["budget=400", "model.name=regnetx_002"]))
+    assert extra.experiments == 2 and extra.extra_models == ("regnetx_002",)
 
 
 def test_the_measured_rate_sets_the_budgeted_steps() -> None:

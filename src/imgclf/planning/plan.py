@@ -76,10 +76,11 @@ class TrainingPlan:
     budget_seconds: float | None
     experiments: int = 1  # experiments the run trains with the budget
     tune_trials: int | None = None  # full-length tuning trials the budget affords (None: no budget)
+    extra_models: tuple[str, ...] = ()  # the plan.extra_models the budget affords
     reasons: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "reasons": list(self.reasons)}  # as JSON reads it back
+        return {**asdict(self), "reasons": list(self.reasons), "extra_models": list(self.extra_models)}
 
 
 def plan_image_size(side: int, cap: int, hw: Hardware) -> int:
@@ -103,11 +104,13 @@ def run_experiments(cfg: Config) -> int:
     return 1 + len(cfg.plan.extra_models) + int(cfg.tune.train_best)
 
 
-def extra_model_configs(cfg: Config) -> list[Config]:
-    """One config per ``plan.extra_models`` entry: the same plan and settings with another model, as
-    experiment ``<experiment>_<model>``. A local weights file belongs to the base model alone."""
+def extra_model_configs(cfg: Config, planned: list[str] | None = None) -> list[Config]:
+    """One config per ``plan.extra_models`` entry (or per one the base plan kept, ``planned``): the
+    same plan and settings with another model, as experiment ``<experiment>_<model>``. A local
+    weights file belongs to the base model alone."""
+    names = cfg.plan.extra_models if planned is None else [n for n in cfg.plan.extra_models if n in planned]
     return [cfg.updated({"model.name": name, "model.pretrained_path": None,
-                         "experiment": f"{cfg.experiment}_{name}"}) for name in cfg.plan.extra_models]
+                         "experiment": f"{cfg.experiment}_{name}"}) for name in names]
 
 
 def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | None = None) -> TrainingPlan:
@@ -127,18 +130,10 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
     if wanted == pc.min_steps:
         reasons.append(f"small data: at least {pc.min_steps} optimiser steps per fold")
     wanted = min(wanted, pc.max_steps)
-    experiments, tune_trials = run_experiments(cfg), None
-    steps, limited = _steps_within(cfg, stats, wanted, steps_per_epoch, batch / rate, experiments, 1.0)
-    if cfg.budget is not None:
-        tune_s = (cfg.budget - FIXED_OVERHEAD_S) * (1 - pc.train_share)
-        trial_steps = cfg.tune.epochs * steps_per_epoch if cfg.tune.epochs else steps
-        tune_trials = int(tune_s // (_fold_seconds(trial_steps, batch, rate) * len(cfg.tune.folds)))
-        if tune_trials * 2 < cfg.tune.trials:  # too few to rank (ASHA stops about half of them early)
-            reasons.append(f"tuning skipped: its ~{tune_s:.0f} s fit {tune_trials} full trials, "
-                           f"tune.trials is {cfg.tune.trials}; its share goes to training")
-            experiments, tune_trials = experiments - int(cfg.tune.train_best), 0
-            steps, limited = _steps_within(cfg, stats, wanted, steps_per_epoch, batch / rate, experiments,
-                                           1 / pc.train_share)
+    fit = _fit_budget(cfg, stats, wanted, steps_per_epoch, batch, rate)
+    steps, limited, experiments, tune_trials, extras = fit.steps, fit.limited, fit.experiments, \
+        fit.tune_trials, fit.extras
+    reasons += fit.reasons
     if limited:
         reasons.append(f"budget {cfg.budget:.0f} s: {steps} steps per fold")
     whole = math.floor if limited else math.ceil  # a budget-limited plan rounds down to whole epochs
@@ -152,7 +147,61 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
     return TrainingPlan(batch_size=batch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         steps_per_fold=steps, warmup_epochs=warmup, image_size=size,
                         fold_seconds=round(fold_s, 1), run_seconds=round(run_s, 1), budget_seconds=cfg.budget,
-                        experiments=experiments, tune_trials=tune_trials, reasons=tuple(reasons))
+                        experiments=experiments, tune_trials=tune_trials, extra_models=extras,
+                        reasons=tuple(reasons))
+
+
+@dataclass
+class _Fit:
+    """What the budget affords: steps per fold, and which of tuning and the extra models stay."""
+
+    steps: int
+    limited: bool
+    experiments: int
+    tune_trials: int | None
+    extras: tuple[str, ...]
+    reasons: list[str]
+
+
+def _fit_budget(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int, batch: int,
+                rate: float) -> _Fit:
+    """The base model comes first; tuning and the other families use what is left. Tuning goes
+    when the rest affords under half of ``tune.trials`` full-length trials (short trials rank
+    noise; ASHA stops about half early); the extra models go (after tuning) when with them a fold
+    would get under half the step floor. An extra model's own plan counts the experiments its base
+    planned and does not decide again."""
+    pc = cfg.plan
+    fit = _Fit(wanted, False, run_experiments(cfg), None, tuple(pc.extra_models), [])
+    if cfg.budget is None:
+        return fit
+
+    def share() -> None:  # training's share grows by tuning's when tuning is off
+        scale = 1 / pc.train_share if fit.tune_trials == 0 else 1.0
+        fit.steps, fit.limited = _steps_within(cfg, stats, wanted, steps_per_epoch, batch / rate,
+                                               fit.experiments, scale)
+
+    def drop_tuning(why: str) -> None:
+        fit.reasons.append(f"tuning skipped: {why}; its share goes to training")
+        fit.experiments, fit.tune_trials = fit.experiments - int(cfg.tune.train_best), 0
+        share()
+
+    share()
+    tune_s = (cfg.budget - FIXED_OVERHEAD_S) * (1 - pc.train_share)
+    trial_steps = cfg.tune.epochs * steps_per_epoch if cfg.tune.epochs else fit.steps
+    fit.tune_trials = int(tune_s // (_fold_seconds(trial_steps, batch, rate) * len(cfg.tune.folds)))
+    if fit.tune_trials * 2 < cfg.tune.trials:
+        drop_tuning(f"its ~{tune_s:.0f} s fit {fit.tune_trials} full trials, tune.trials is "
+                    f"{cfg.tune.trials}")
+    starved = lambda: fit.limited and fit.steps < min(wanted, pc.min_steps // 2)  # noqa: E731
+    if fit.extras and cfg.model.name not in fit.extras and starved():
+        if fit.tune_trials:
+            drop_tuning(f"the other architecture families come first ({fit.steps} steps per fold)")
+        if starved():
+            fit.reasons.append(f"extra models skipped: with them {fit.steps} steps per fold, under half "
+                               "the floor")
+            fit.experiments, fit.extras = fit.experiments - len(fit.extras), ()
+            share()
+    return fit
 
 
 def _fold_seconds(steps: int, batch: int, rate: float) -> float:

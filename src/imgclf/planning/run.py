@@ -25,6 +25,7 @@ from imgclf.planning.plan import (
     apply_plan,
     describe,
     detect_hardware,
+    extra_model_configs,
     make_plan,
 )
 from imgclf.planning.views import PROBE_SIDE, VIEWS, describe_views, probe_views
@@ -134,3 +135,15 @@ def plan_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndar
 
 def save_plan(record: dict, paths: Paths, experiment: str | None = None) -> None:
     write_text(paths.plan_json(experiment), json.dumps(record, indent=1))
+
+
+def planned_extra_models(cfg: Config, paths: Paths) -> list[Config]:
+    """The extra models' configs that the base experiment's plan kept within the budget (all of
+    ``plan.extra_models`` when the base has no plan yet)."""
+    record = json.loads(paths.plan_json().read_text()) if paths.plan_json().is_file() else {}
+    planned = record.get("plan", {}).get("extra_models")
+    skipped = [n for n in cfg.plan.extra_models if planned is not None and n not in planned]
+    if skipped:
+        log.info("extra models %s not trained: the budget went to the base model (see its plan in %s)",
+                 ", ".join(skipped), paths.plan_json())
+    return extra_model_configs(cfg, planned)
