@@ -79,3 +79,18 @@ def test_a_budgeted_plan_measures_its_throughput_once_and_then_reads_it(fast_cfg
     assert calls == [(32, 16), (32, 16)]  # another model: measured again
     unbudgeted, _ = plan_experiment(cfg.updated({"budget": None}), paths, comp, folds, measure)
     assert len(calls) == 2  # without a budget nothing depends on the rate
+
+
+def test_the_extra_stage_trains_what_the_base_plan_kept(fast_cfg, tmp_path: Path) -> None:
+    from imgclf.planning.run import planned_extra_models
+
+    cfg = fast_cfg(None, "plan.extra_models=[regnetx_002,convnext_atto]")
+    paths = Paths.from_config(cfg)
+    assert [c.experiment for c in planned_extra_models(cfg, paths)] == [  # no base plan yet: all
+        "baseline_regnetx_002", "baseline_convnext_atto"]
+    paths.plan_json().parent.mkdir(parents=True)
+    paths.plan_json().write_text(json.dumps({"plan": {"extra_models": ["convnext_atto"]}}))
+    kept = planned_extra_models(cfg, paths)
+    assert [(c.model.name, c.experiment) for c in kept] == [("convnext_atto", "baseline_convnext_atto")]
+    paths.plan_json().write_text(json.dumps({"plan": {"extra_models": []}}))
+    assert planned_extra_models(cfg, paths) == []
