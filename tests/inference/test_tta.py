@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from imgclf.config.loading import load_config
 from imgclf.data.competition import Competition
-from imgclf.inference.tta import tta_gain
+from imgclf.inference.tta import candidate_groups, select_views, tta_gain
 from imgclf.paths import Paths
 
 
@@ -31,3 +32,24 @@ def test_gain_is_measured_on_the_same_oof_rows(tmp_path: Path) -> None:
     tta = tta_gain(cfg, paths, comp, "baseline", oof_tta, ["identity", "hflip"])
     assert (tta["oof_plain"], tta["oof_tta"]) == (pytest.approx(0.25), pytest.approx(0.75))
     assert tta["gain"] == pytest.approx(0.5) and tta["views"] == ["identity", "hflip"]
+
+
+def _logits_of(probs: list[list[float]]) -> np.ndarray:
+    return np.log(np.asarray(probs, dtype=np.float64))
+
+
+def test_the_turns_are_tried_together_and_a_tie_goes_to_the_lower_log_loss() -> None:
+    labels = np.array([0, 1, 1, 0])
+    identity = _logits_of([[0.6, 0.4], [0.4, 0.6], [0.45, 0.55], [0.9, 0.1]])  # all right, unsure
+    sure = _logits_of([[0.9, 0.1], [0.1, 0.9], [0.2, 0.8], [0.9, 0.1]])  # all right, surer
+    wrong = _logits_of([[0.2, 0.8], [0.9, 0.1], [0.9, 0.1], [0.2, 0.8]])  # all wrong
+    views = ["identity", "hflip", "rot90", "rot180", "rot270"]
+    assert candidate_groups(views, 0) == [[2, 3, 4], [1]]
+    assert candidate_groups(["identity", "rot90", "rot270"], 0) == [[1], [2]]
+    # the turns are as accurate as identity alone (a tie) and surer: kept; the flip costs accuracy
+    per_view = np.stack([identity, wrong, sure, sure, sure])
+    assert select_views(per_view, labels, views, "accuracy") == [0, 2, 3, 4]
+    # the same tie with less sure turns: dropped
+    unsure = _logits_of([[0.55, 0.45], [0.45, 0.55], [0.5, 0.5], [0.55, 0.45]])
+    per_view = np.stack([identity, wrong, unsure, unsure, unsure])
+    assert select_views(per_view, labels, views, "accuracy") == [0]

@@ -47,6 +47,7 @@ def test_tta_views():
     assert torch.equal(apply_view(batch, "identity"), batch)
     assert torch.equal(apply_view(apply_view(batch, "hflip"), "hflip"), batch)
     assert torch.equal(apply_view(apply_view(batch, "rot90"), "rot270"), batch)
+    assert torch.equal(apply_view(apply_view(batch, "rot90"), "rot90"), apply_view(batch, "rot180"))
     assert torch.equal(apply_view(batch, "vflip")[..., 0, :], batch[..., -1, :])
     assert not torch.equal(apply_view(batch, "scale_up"), batch)
     with pytest.raises(ValueError):

@@ -176,7 +176,8 @@ class InferConfig(Section):
     @classmethod
     def _known_views(cls, views: list[str] | str) -> list[str] | str:
         if isinstance(views, list):
-            known = {"identity", "hflip", "vflip", "rot90", "rot270", "transpose", "scale_up", "scale_down"}
+            known = {"identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "scale_up",
+                     "scale_down"}
             bad = [v for v in views if v not in known]
             if bad:
                 raise ValueError(f"unknown TTA view {bad[0]!r}; known: {sorted(known)}")

@@ -16,22 +16,47 @@ from imgclf.thresholds import tuned_score
 log = logging.getLogger(__name__)
 
 
+# Views tried together: the turns a model trained with random 90-degree turns has seen equally
+# often, so that the average over them is symmetric (one turn alone biases it towards that turn).
+VIEW_GROUPS = (("rot90", "rot180", "rot270"),)
+
+
+def candidate_groups(views: list[str], first: int) -> list[list[int]]:
+    """The candidate views (all but ``first``) as groups of indices: a whole turn group when every
+    turn of it is a candidate, each other view alone."""
+    groups, grouped = [], set()
+    for group in VIEW_GROUPS:
+        if all(v in views for v in group):
+            groups.append([views.index(v) for v in group])
+            grouped.update(group)
+    groups += [[i] for i, v in enumerate(views) if v not in grouped and i != first]
+    return groups
+
+
 def select_views(per_view: np.ndarray, labels: np.ndarray, views: list[str], metric_name: str,
                  merge: str = "prob") -> list[int]:
-    """Greedy TTA on OOF: start from identity (or the first view) and add each candidate view in turn
-    when it raises the OOF score of the merged views; returns the indices of the kept views."""
+    """Greedy TTA on OOF: start from identity (or the first view) and add each candidate group in
+    turn when it raises the OOF score of the merged views, or leaves it equal and lowers the OOF log
+    loss (a label metric on a few hundred images ties often; the log loss still tells whether the
+    average got closer to the truth). Returns the indices of the kept views."""
     from imgclf.training.engine import merge_views, softmax  # torch only when TTA is chosen
 
-    metric = get_metric(metric_name)
+    metric, log_loss = get_metric(metric_name), get_metric("log_loss")
+
+    def scored(idx: list[int]) -> tuple[float, float]:
+        probs = softmax(merge_views(per_view[idx], merge))
+        return metric(labels, probs), log_loss(labels, probs)
+
     kept = [views.index("identity") if "identity" in views else 0]
-    best = metric(labels, softmax(merge_views(per_view[kept], merge)))
-    for i in range(len(views)):
-        if i in kept:
-            continue
-        score = metric(labels, softmax(merge_views(per_view[kept + [i]], merge)))
-        log.info("TTA view %s: OOF %s %.4f with it, %.4f without", views[i], metric_name, score, best)
-        if is_better(score, best, metric.greater_is_better):
-            kept, best = kept + [i], score
+    best, best_loss = scored(kept)
+    for group in candidate_groups(views, kept[0]):
+        score, loss = scored(kept + group)
+        names = "+".join(views[i] for i in group)
+        log.info("TTA view %s: OOF %s %.4f (log loss %.4f) with it, %.4f (%.4f) without", names,
+                 metric_name, score, loss, best, best_loss)
+        tie = score == best and loss < best_loss
+        if is_better(score, best, metric.greater_is_better) or tie:
+            kept, best, best_loss = kept + group, score, loss
     return sorted(kept)
 
 

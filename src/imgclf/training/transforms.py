@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from imgclf.config.schema import AugmentConfig, Config
 
-TTA_VIEWS = ("identity", "hflip", "vflip", "rot90", "rot270", "transpose", "scale_up", "scale_down")
+TTA_VIEWS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "scale_up", "scale_down")
 
 
 def train_transform(aug: AugmentConfig, size: int, seed: int | None = None) -> A.Compose:
@@ -50,7 +50,7 @@ def tta_views(cfg: Config) -> list[str]:
     aug = cfg.augment
     views = ["identity"]
     views += ["hflip"] * bool(aug.hflip) + ["vflip"] * bool(aug.vflip)
-    views += ["rot90", "rot270"] * bool(aug.rot90) + ["transpose"] * bool(aug.transpose)
+    views += ["rot90", "rot180", "rot270"] * bool(aug.rot90) + ["transpose"] * bool(aug.transpose)
     return views
 
 
@@ -76,6 +76,8 @@ def apply_view(batch: torch.Tensor, view: str) -> torch.Tensor:
         return batch.flip(-2)
     if view == "rot90":
         return batch.rot90(1, dims=(-2, -1))
+    if view == "rot180":
+        return batch.rot90(2, dims=(-2, -1))
     if view == "rot270":
         return batch.rot90(3, dims=(-2, -1))
     if view == "transpose":
