@@ -34,7 +34,8 @@ def write_run_report(paths: Paths, experiments: list[str], metric: str) -> Path:
         pictures += _experiment_pictures(paths, exp, [int(k) for k in cv["folds"]])
     out += markdown_table(["experiment", "folds", "mean", "std", "pooled OOF"], rows)
     out += _plan_section(paths, experiments)
-    out += ["## TTA (measured on OOF; a candidate view is kept only when it raises the OOF score)", ""]
+    out += ["## TTA (measured on OOF; a candidate view, or the three turns together, is kept only when it "
+            "raises the OOF score, or ties it at a lower OOF log loss)", ""]
     out += markdown_table(["experiment", "candidates", "kept", "plain", "with TTA", "gain"], tta_rows)
     out += _ensemble_section(paths, metric, pictures)
     out += _labels_section(paths)
