@@ -14,8 +14,11 @@ Every stage runs as the real script, outputs under ``bench/results/pseudo/work/s
 and students (the student inherits its teacher's saved config; only ``pseudo.overrides`` differ):
 ``01_eda``, ``02_folds``, ``03_train`` (teacher, ``model.name=--small``), ``05_infer``,
 ``05b_pseudo`` (``pseudo.mode=hard``, then ``soft``), ``06_ensemble`` with and without the student
-(``ensemble.experiments=[...]``); then ``03_train`` of ``--big``, ``05_infer``, ``05b_pseudo``
-``pseudo.mode=distill`` with ``pseudo.overrides={model.name: --small}``. Reported: each experiment's
+(``ensemble.experiments=[...]``); a control ``teacher_long``: the teacher trained for as many
+optimiser steps as the hard student (its epochs x (fold train + half the test) / fold train), so
+that a gain from more updates is not taken for a gain from the pseudo-labels; then ``03_train``
+of ``--big``, ``05_infer``, ``05b_pseudo`` ``pseudo.mode=distill`` with
+``pseudo.overrides={model.name: --small}``. Reported: each experiment's
 pooled OOF score (``cv.json``, and with TTA from ``infer.json``), the ensembles' OOF (``ensemble.json``
 honest score of the chosen method and the plain mean), and every submission scored on
 ``solution.csv`` (accuracy, macro-F1); inference throughput of ``--big`` and ``--small`` measured
@@ -142,48 +145,94 @@ def throughput(names: list[str], images: np.ndarray, classes: int, repeats: int)
     return {n: round(len(x) / float(np.median(t)), 1) for n, t in times.items()}
 
 
+def pseudo_label_accuracy(run: Runner, student: str, folds: int) -> list[dict]:
+    """Per fold: the share of right pseudo-labels among the selected test images, and the fold
+    teacher's accuracy on every test image (targets from teacher_targets.npz, rows selected as the
+    stage does; solution.csv read here only)."""
+    import yaml
+
+    from imgclf.config.sections import PseudoConfig
+    from imgclf.pseudo.targets import probabilities_at, select_rows
+
+    ids = pd.read_csv(run.data / "sample_submission.csv", dtype={"id": str})["id"]
+    truth = pd.read_csv(run.data / "solution.csv", dtype={"id": str}).set_index("id").loc[ids, "label"]
+    saved = yaml.safe_load((run.paths_comp / student / "config.yaml").read_text())
+    pc = PseudoConfig.model_validate(saved["pseudo"])
+    out = []
+    for k in range(folds):
+        with np.load(run.paths_comp / student / f"fold{k}" / "teacher_targets.npz") as npz:
+            probs = probabilities_at(npz["test"], 1.0, False)
+        rows = select_rows(probs, pc, False)
+        pred = probs.argmax(axis=1)
+        right = pred == truth.to_numpy()
+        out.append({"selected": int(len(rows)), "selected_right": float(right[rows].mean()),
+                    "all_right": float(right.mean())})
+    return out
+
+
+def student(run: Runner, exps: dict, logs: dict, teacher: str, mode: str, name: str, folds: int,
+            *overrides: str) -> None:
+    """05b_pseudo.py: the student ``name`` of ``teacher``; its figures into ``exps``."""
+    logs[name] = run("05b_pseudo.py", "pseudo.enabled=true", f"pseudo.mode={mode}",
+                     f"pseudo.teacher=[{teacher}]", f"pseudo.student={name}", *overrides)
+    exps[name] = run.experiment(name)
+    if mode != "distill":
+        exps[name]["selection"] = [json.loads((run.paths_comp / name / f"fold{k}" / "teacher.json")
+                                              .read_text())["selection"] for k in range(folds)]
+        exps[name]["pseudo_labels"] = pseudo_label_accuracy(run, name, folds)
+
+
 def run_seed(args: argparse.Namespace, seed: int) -> dict:
-    data = places_set(args.out / "data" / f"places{args.classes}_s{seed}", seed, args.classes,
-                      args.train_per_class, args.test_ratio, args.side)
+    root = args.out / "data" / f"places{args.classes}_s{seed}"
     work = args.out / "work" / f"seed{seed}"
-    if work.exists():
+    if not (args.keep and (root / "solution.csv").is_file()):  # --keep: the same fixture (same seed) kept
+        places_set(root, seed, args.classes, args.train_per_class, args.test_ratio, args.side)
+    if work.exists() and not args.keep:
         shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
+    data = root
     common = [f"paths.root={work}", "budget=null", f"seed={seed}", f"folds.seed={seed}",
               f"folds.n_splits={args.folds}", f"train.epochs={args.epochs}", f"train.batch_size={args.batch}",
               "train.warmup_epochs=1", f"data.image_size={args.side}", "model.pretrained=false",
               "train.num_workers=0", "track.backends=[]", *args.overrides]
     run = Runner(data, work, common)
-    result: dict = {"seed": seed, "data": str(data),
-                    "train": len(pd.read_csv(data / "train.csv")), "test": len(pd.read_csv(data / "solution.csv"))}
+    result: dict = {"seed": seed, "data": str(data), "train": len(pd.read_csv(data / "train.csv")),
+                    "test": len(pd.read_csv(data / "solution.csv"))}
     t0 = time.perf_counter()
     run("01_eda.py")
     run("02_folds.py")
-    teacher = "teacher"
+    teacher, long = "teacher", "teacher_long"
     run("03_train.py", f"experiment={teacher}", f"model.name={args.small}")
+    exps: dict = {}
+    logs: dict = {}
+    if args.control:  # the teacher trained for as many optimiser steps as the hard student
+        n_fold_train = result["train"] * (args.folds - 1) / args.folds
+        long_epochs = round(args.epochs * (n_fold_train + 0.5 * result["test"]) / n_fold_train)
+        run("03_train.py", f"experiment={long}", f"model.name={args.small}", f"train.epochs={long_epochs}")
+        result["control_epochs"] = long_epochs
     run("05_infer.py")
-    exps = {teacher: run.experiment(teacher)}
-    logs = {}
+    exps[teacher] = run.experiment(teacher)
+    if args.control:
+        exps[long] = run.experiment(long)
     for mode in args.modes:
-        student = f"{teacher}_{mode}"
-        logs[mode] = run("05b_pseudo.py", "pseudo.enabled=true", f"pseudo.mode={mode}",
-                         f"pseudo.teacher=[{teacher}]", f"pseudo.student={student}")
-        exps[student] = run.experiment(student)
-        exps[student]["selection"] = [json.loads((run.paths_comp / student / f"fold{k}" / "teacher.json")
-                                                 .read_text())["selection"] for k in range(args.folds)]
+        student(run, exps, logs, teacher, mode, f"{teacher}_{mode}", args.folds)
     ens = {"without": run.ensemble([teacher])}
     for mode in args.modes:
         ens[f"with_{mode}"] = run.ensemble([teacher, f"{teacher}_{mode}"])
+    if args.control:  # the step-matched teacher's own hard student, at --epochs: as many steps as it
+        student(run, exps, logs, long, "hard", f"{long}_hard", args.folds,
+                f"pseudo.overrides={{train.epochs: {args.epochs}}}")
+        ens["long_without"] = run.ensemble([long])
+        ens["long_with_hard"] = run.ensemble([long, f"{long}_hard"])
     result["pseudo_seconds"] = round(time.perf_counter() - t0, 1)
     if not args.skip_distill:
         t1 = time.perf_counter()
         big = "big"
         run("03_train.py", f"experiment={big}", f"model.name={args.big}")
         run("05_infer.py", f"ensemble.experiments=[{big}]")
-        run("05b_pseudo.py", "pseudo.enabled=true", "pseudo.mode=distill", f"pseudo.teacher=[{big}]",
-            f"pseudo.student={big}_distill", f"pseudo.overrides={{model.name: {args.small}}}")
-        for name in (big, f"{big}_distill"):
-            exps[name] = run.experiment(name)
+        student(run, exps, logs, big, "distill", f"{big}_distill", args.folds,
+                f"pseudo.overrides={{model.name: {args.small}}}")
+        exps[big] = run.experiment(big)
         saved = (run.paths_comp / f"{big}_distill" / "config.yaml").read_text()
         assert f"name: {args.small}" in saved, "the distilled student is not the small model"
         result["distill_seconds"] = round(time.perf_counter() - t1, 1)
@@ -207,14 +256,16 @@ def _f(v: float | None) -> str:
 
 
 def markdown(results: list[dict], args: argparse.Namespace) -> str:
-    lines = ["| seed | model | OOF acc | OOF acc, TTA | test acc / macro-F1 | test images used |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| seed | model | OOF acc | OOF acc, TTA | test acc / macro-F1 | test images used | "
+             "their pseudo-labels right (all test images) |", "|---|---|---|---|---|---|---|"]
     for r in results:
         for name, e in r["experiments"].items():
-            used = sum(s["selected"] for s in e["selection"]) / len(e["selection"]) if "selection" in e else None
+            sel, right = e.get("selection"), e.get("pseudo_labels")
+            used = "-" if sel is None else f"{np.mean([s['selected'] for s in sel]):.0f} per fold"
+            share = "-" if right is None else (f"{np.mean([x['selected_right'] for x in right]):.3f} "
+                                               f"({np.mean([x['all_right'] for x in right]):.3f})")
             lines.append(f"| {r['seed']} | {name} | {_f(e['oof'])} | {_f(e['oof_tta'])} | "
-                         f"{_f(e['test']['accuracy'])} / {_f(e['test']['f1_macro'])} | "
-                         f"{'-' if used is None else f'{used:.0f} per fold'} |")
+                         f"{_f(e['test']['accuracy'])} / {_f(e['test']['f1_macro'])} | {used} | {share} |")
     lines += ["", "| seed | ensemble | method | OOF acc (honest) | OOF acc, mean | test acc / macro-F1 |",
               "|---|---|---|---|---|---|"]
     for r in results:
@@ -230,7 +281,8 @@ def markdown(results: list[dict], args: argparse.Namespace) -> str:
             if "images_per_s" not in r:
                 continue
             e, ips = r["experiments"], r["images_per_s"]
-            lines.append(f"| {r['seed']} | big -> big_distill | {_f(e['big']['oof'])} (TTA {_f(e['big']['oof_tta'])}) | "
+            lines.append(f"| {r['seed']} | big -> big_distill | "
+                         f"{_f(e['big']['oof'])} (TTA {_f(e['big']['oof_tta'])}) | "
                          f"{_f(e['big_distill']['oof'])} (TTA {_f(e['big_distill']['oof_tta'])}) | "
                          f"{_f(e['teacher']['oof'])} | {ips[args.big]:.0f} | {ips[args.small]:.0f} | "
                          f"{ips[args.small] / ips[args.big]:.1f}x |")
@@ -251,8 +303,13 @@ def main() -> None:
     p.add_argument("--big", default="resnet18", help="the distillation teacher")
     p.add_argument("--small", default="resnet10t", help="the pseudo-label teacher and the distilled student")
     p.add_argument("--skip-distill", action="store_true")
+    p.add_argument("--keep", action="store_true",
+                   help="keep an existing fixture and work dir: the stages skip what they finished")
+    p.add_argument("--no-control", dest="control", action="store_false",
+                   help="skip the control: the teacher trained for as many steps as the hard student")
     p.add_argument("--repeats", type=int, default=7, help="throughput repeats (median)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], help="extra override of every stage")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   help="extra override of every stage")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
