@@ -1,8 +1,8 @@
 """Issue 16's figures: does a pseudo-label student beat its teacher when the test images carry signal
 the small train set lacks, and how close (and how much faster) is a distilled smaller student?
 
-    python bench/pseudo_gain.py [--seeds 0] [--epochs 20] [--folds 4] [--modes hard,soft]
-                                [--big resnet18] [--small resnet10t] [--skip-distill] [--threads 1]
+    python bench/pseudo_gain.py [--seeds 0,1] [--epochs 20] [--folds 4] [--modes hard,soft]
+                                [--big resnet18] [--small resnet10t] [--skip-distill] [--keep] [--threads 1]
 
 The fixture (``places<N>``, Kaggle CSV layout with ``solution.csv``) is cut from the real photos of
 ``quality_sets.py`` (no download): N classes of 24 px grayscale crops around N places of four images,
@@ -18,7 +18,7 @@ and students (the student inherits its teacher's saved config; only ``pseudo.ove
 optimiser steps as the hard student (its epochs x (fold train + half the test) / fold train), so
 that a gain from more updates is not taken for a gain from the pseudo-labels; then ``03_train``
 of ``--big``, ``05_infer``, ``05b_pseudo`` ``pseudo.mode=distill`` with
-``pseudo.overrides={model.name: --small}``. Reported: each experiment's
+``pseudo.overrides={model.name: --small}`` (first seed only). Reported: each experiment's
 pooled OOF score (``cv.json``, and with TTA from ``infer.json``), the ensembles' OOF (``ensemble.json``
 honest score of the chosen method and the plain mean), and every submission scored on
 ``solution.csv`` (accuracy, macro-F1); inference throughput of ``--big`` and ``--small`` measured
@@ -225,7 +225,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
         ens["long_without"] = run.ensemble([long])
         ens["long_with_hard"] = run.ensemble([long, f"{long}_hard"])
     result["pseudo_seconds"] = round(time.perf_counter() - t0, 1)
-    if not args.skip_distill:
+    if not args.skip_distill and seed == int(args.seeds.split(",")[0]):  # the first seed only
         t1 = time.perf_counter()
         big = "big"
         run("03_train.py", f"experiment={big}", f"model.name={args.big}")
