@@ -4,18 +4,20 @@ its targets' checkpoints are recorded, a retrained teacher is noticed, a killed 
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from imgclf.atomic import write_text
 from imgclf.errors import UserError
-from imgclf.pseudo.run import run_pseudo, teachers_of
+from imgclf.pseudo.run import is_student, run_pseudo, teachers_of
 from imgclf.pseudo.teacher import fold_logits
 from imgclf.training.checkpoint import load_model_for_inference
 from imgclf.training.cv import run_cv
-from imgclf.training.dataset import ImageDataset, make_loader
+from imgclf.training.dataset import ImageDataset, make_loader, train_batches
 from imgclf.training.engine import make_runtime, predict_logits
 from tests.helpers.trainkit import competition
 
@@ -88,8 +90,41 @@ def test_a_retrained_teacher_is_noticed_and_a_killed_stage_resumes(taught):
     state = torch.load(teacher, weights_only=False)
     state["score"] = -1.0
     torch.save(state, teacher)
+    marked = paths.pseudo_json("st").read_text()
     with pytest.raises(UserError, match="fold 1 were made by teacher checkpoints that changed.*stale"):
-        run_pseudo(pcfg, paths)
+        run_pseudo(pcfg.updated({"pseudo.temperature": 3.0}), paths)
+    assert paths.pseudo_json("st").read_text() == marked  # a refused run leaves the student as it was
+
+
+def test_a_refused_run_does_not_mark_a_folder_as_a_student(taught):
+    cfg, paths, comp, folds = taught
+    made_by = {"experiment": "baseline", "fold": 0, "path": str(paths.best_ckpt(0, "baseline")),
+               "mtime_ns": 0, "sha256": "0" * 64}  # a checkpoint that is not the teacher's current one
+    record = {"fold": 0, "checkpoints": [made_by]}
+    write_text(paths.teacher_json(0, "st"), json.dumps(record))
+    with pytest.raises(UserError, match="fold 0 were made by teacher checkpoints that changed"):
+        run_pseudo(cfg.updated({"pseudo.enabled": True, "pseudo.student": "st"}), paths)
+    assert not paths.pseudo_json("st").exists() and not is_student(paths, "st")
+
+
+def test_a_students_plan_counts_the_test_images_it_trains_on(tmp_path, caplog):
+    cfg, paths, comp, folds = competition(tmp_path, "train.epochs=1", "train.batch_size=4", n_train=36)
+    run_cv(cfg, paths)
+    teacher_plan = json.loads(paths.plan_json().read_text())["plan"]
+    soft = {"pseudo.enabled": True, "pseudo.mode": "soft", "pseudo.threshold": 0.05}  # top_fraction 0.5 too
+    with caplog.at_level(logging.INFO, logger="imgclf"):
+        student = run_pseudo(cfg.updated(soft), paths)["student"]
+    assert "pseudo.threshold=0.05 selects the test images; pseudo.top_fraction (0.5) is ignored" \
+        in caplog.text
+    plan = json.loads(paths.plan_json(student).read_text())["plan"]
+    for k in (0, 1):
+        selected = json.loads(paths.teacher_json(k, student).read_text())["selection"]["selected"]
+        assert selected == len(comp.test)  # every confidence is above 1/3: the threshold, not the top half
+        assert plan["steps_per_epoch"] == train_batches(int((folds != k).sum()) + selected, 4) == 6
+    assert teacher_plan["steps_per_epoch"] == train_batches(int((folds != 0).sum()), 4) == 4
+    assert plan["epochs"] == teacher_plan["epochs"] == 1 and plan["steps_per_fold"] == 6
+    assert plan["fold_seconds"] > teacher_plan["fold_seconds"]  # 6 steps of batch 4, not 4
+    assert "6 steps per epoch" in caplog.text
 
 
 def test_distillation_student_of_a_smaller_model_on_train_and_test(taught):

@@ -7,9 +7,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from imgclf.config.loading import load_config
 from imgclf.config.schema import PseudoConfig
+from imgclf.data.folds import make_folds
+from imgclf.data.ingest import load_competition
 from imgclf.models.losses import DistillationLoss
-from imgclf.pseudo.targets import probabilities_at, select_rows
+from imgclf.paths import Paths
+from imgclf.pseudo.targets import probabilities_at, select_rows, student_fold
+from imgclf.pseudo.teacher import FoldLogits
+from tests.helpers.datasets import make_mask_dataset
 
 
 def test_top_fraction_is_per_predicted_class_so_a_rare_class_is_not_starved():
@@ -27,9 +33,29 @@ def test_temperature_softens_and_sharpens():
         < probabilities_at(logits, 0.5, False)[0, 0]
 
 
-def test_config_refuses_both_selections():
-    with pytest.raises(ValueError, match="set one of them"):
-        PseudoConfig(threshold=0.9, top_fraction=0.5)
+def test_a_threshold_alone_selects_by_threshold_beside_the_default_top_fraction():
+    cfg = load_config(None, ["pseudo.threshold=0.9"])  # default.yaml's top_fraction: 0.5 stays set
+    assert cfg.pseudo.top_fraction == 0.5
+    probs = np.array([[0.99, 0.01]] * 8 + [[0.4, 0.6], [0.45, 0.55]])
+    assert select_rows(probs, cfg.pseudo, multi_label=False).tolist() == list(range(8))  # not top half
+    every = load_config(None, ["pseudo.top_fraction=null"]).pseudo
+    assert select_rows(probs, every, multi_label=False).tolist() == list(range(10))
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class")
+def test_distillation_hard_labels_are_the_training_labels_not_the_scored_ones(tmp_path, fast_cfg):
+    data = make_mask_dataset(tmp_path / "mask", ages=[25, 58, 59, 60, 40, 61, 58, 59], n_test=3)
+    cfg = fast_cfg(data, "data.mask_train_old_age_threshold=58")
+    paths = Paths.from_config(cfg)
+    comp = load_competition(cfg, paths)
+    folds = make_folds(cfg, paths, comp)["fold"].to_numpy()
+    fit = comp.train["train_label"].to_numpy()
+    assert (fit[folds != 0] != comp.labels[folds != 0]).any()  # ages 58-59 are relabelled in fold 0's train
+    c = comp.num_classes
+    logits = FoldLogits(0, np.zeros((len(comp.test), c), np.float32),
+                        np.zeros((int((folds != 0).sum()), c), np.float32), [])
+    student, _ = student_fold(PseudoConfig(mode="distill"), comp, folds, logits, None)
+    assert np.array_equal(student.train_targets[:, :c].argmax(axis=1), fit[folds != 0])
 
 
 def test_distillation_loss_mixes_hard_ce_and_scaled_kl():

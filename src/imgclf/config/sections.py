@@ -207,16 +207,16 @@ class PseudoConfig(Section):
     mode: Literal["hard", "soft", "distill"] = "hard"
     teacher: list[str] | None = None  # experiments; None: every complete experiment that is no student
     student: str | None = None  # the student experiment's name; None: "<first teacher>_<mode>"
-    threshold: float | None = Field(None, gt=0, lt=1)  # hard/soft: keep test images this confident
-    top_fraction: float | None = Field(0.5, gt=0, le=1)  # or: the most confident share of each class
+    # hard/soft selection: a threshold, when set, selects (top_fraction is then ignored, logged);
+    # otherwise the top_fraction most confident of each predicted class; both null: every test image
+    threshold: float | None = Field(None, gt=0, lt=1)
+    top_fraction: float | None = Field(0.5, gt=0, le=1)
     temperature: float = Field(1.0, gt=0)
     alpha: float = Field(0.5, ge=0, le=1)  # distill: weight of the hard-label loss
     overrides: dict[str, Any] = Field(default_factory=dict)  # the student's own keys: {model.name: ...}
 
     @model_validator(mode="after")
     def _one_selection(self) -> PseudoConfig:
-        if self.threshold is not None and self.top_fraction is not None and self.mode != "distill":
-            raise ValueError("pseudo.threshold and pseudo.top_fraction: set one of them (the other null)")
         if any(key.split(".")[0] in ("experiment", "pseudo") for key in self.overrides):
             raise ValueError("pseudo.overrides: the student's name is pseudo.student, not an override")
         return self

@@ -61,6 +61,9 @@ class DataStats:
     n_folds: int
     side: int  # median short side of the train images (px)
     imbalance: float = 1.0  # largest class / smallest class
+    # Rows a fold trains on beyond its share of the train images (a pseudo-label student's test
+    # images): they set the steps per epoch, hence the time, as much as the fold's own rows do.
+    n_extra: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,13 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
     rough estimate of ``Hardware.images_per_s``)."""
     pc = cfg.plan
     size = cfg.data.image_size or plan_image_size(stats.side, cfg.data.max_auto_image_size, hw)
-    per_fold = max(1, stats.n_train * (stats.n_folds - 1) // stats.n_folds)
+    per_fold = max(1, stats.n_train * (stats.n_folds - 1) // stats.n_folds + stats.n_extra)
     batch = cfg.train.batch_size or plan_batch_size(per_fold, hw)
     steps_per_epoch = max(1, per_fold // batch) if per_fold > batch else 1
     rate = (rate_of or hw.images_per_s)(size, batch)
-    reasons = [f"{per_fold} training images per fold -> batch {batch}, {steps_per_epoch} steps per epoch",
+    extra = f" ({stats.n_extra} of them beyond the train images)" if stats.n_extra else ""
+    reasons = [f"{per_fold} training images per fold{extra} -> batch {batch}, "
+               f"{steps_per_epoch} steps per epoch",
                f"~{rate:.0f} training images/s on {hw.device} "
                f"({'measured' if rate_of else 'rough estimate'})"]
     wanted = max(pc.min_steps, pc.epochs_for_large * steps_per_epoch)

@@ -43,14 +43,14 @@ def _single_labels(comp: Competition) -> np.ndarray | None:
     return labels if labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer) else None
 
 
-def data_stats(cfg: Config, comp: Competition, folds: np.ndarray) -> DataStats:
+def data_stats(cfg: Config, comp: Competition, folds: np.ndarray, n_extra: int = 0) -> DataStats:
     labels = _single_labels(comp)
     imbalance = 1.0
     if labels is not None:
         counts = np.bincount(labels, minlength=comp.num_classes)
         imbalance = float(counts.max() / max(counts[counts > 0].min(), 1))
     return DataStats(n_train=len(comp.train), n_classes=comp.num_classes, n_folds=int(folds.max()) + 1,
-                     side=auto_image_size(comp, 4096), imbalance=imbalance)
+                     side=auto_image_size(comp, 4096), imbalance=imbalance, n_extra=n_extra)
 
 
 def view_evidence(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray) -> dict:
@@ -107,10 +107,11 @@ def saved_rate(cfg: Config, paths: Paths, hw: Hardware, measure: RateFn) -> Rate
 
 
 def plan_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray,
-                    measure: RateFn | None = None) -> tuple[Config, dict]:
+                    measure: RateFn | None = None, n_extra: int = 0) -> tuple[Config, dict]:
     """The config with the plan filled in, and the plan's record (for plan.json and the report).
-    ``measure`` times training at (side, batch); it is called only when the budget sets the epochs."""
-    stats = data_stats(cfg, comp, folds)
+    ``measure`` times training at (side, batch); it is called only when the budget sets the epochs.
+    ``n_extra``: rows each fold trains on beyond its train images (a student's test images)."""
+    stats = data_stats(cfg, comp, folds, n_extra)
     hardware = detect_hardware(cfg)
     budgeted = cfg.budget is not None and cfg.train.epochs is None
     rate = saved_rate(cfg, paths, hardware, measure) if budgeted and measure is not None else None

@@ -19,7 +19,7 @@ from imgclf.errors import UserError
 from imgclf.inference.predict import experiment_config, infer_experiment
 from imgclf.inference.predictions import selected_experiments
 from imgclf.paths import Paths
-from imgclf.pseudo.targets import student_fold
+from imgclf.pseudo.targets import extra_row_count, student_fold
 from imgclf.pseudo.teacher import FoldLogits, fold_logits, stale_checkpoints
 from imgclf.training.cv import run_cv
 from imgclf.training.dataset import table_images
@@ -69,14 +69,20 @@ def run_pseudo(cfg: Config, paths: Paths) -> dict:
         check_experiment_folds(paths, teacher)
     scfg = student_config(cfg, paths, teachers)
     student = scfg.experiment
-    paths.experiment_dir(student).mkdir(parents=True, exist_ok=True)
+    for fold in range(n_folds):  # a finished student fold whose teacher changed is refused too
+        refuse_stale(paths, student, fold)  # before anything is written: a refused run changes nothing
+    if cfg.pseudo.mode != "distill" and None not in (cfg.pseudo.threshold, cfg.pseudo.top_fraction):
+        log.info("pseudo.threshold=%g selects the test images; pseudo.top_fraction (%g) is ignored",
+                 cfg.pseudo.threshold, cfg.pseudo.top_fraction)
+    # the plan counts the rows a student fold really trains on: its train images and these
+    rows = [extra_row_count(scfg.pseudo, fold_targets(scfg, paths, comp, folds, teachers, fold),
+                            comp.multi_label) for fold in range(n_folds)]
     write_text(paths.pseudo_json(student), json.dumps({"teachers": teachers, **cfg.pseudo.model_dump()},
                                                       indent=1, default=str) + "\n")
-    for fold in range(n_folds):  # a finished student fold whose teacher changed is refused too
-        refuse_stale(paths, student, fold)
     log.info("pseudo: student '%s' (%s) of teacher(s) %s", student, cfg.pseudo.mode, ", ".join(teachers))
     summary = run_cv(scfg, Paths.from_config(scfg),
-                     student=lambda fold: fold_student(scfg, paths, comp, folds, teachers, fold))
+                     student=lambda fold: fold_student(scfg, paths, comp, folds, teachers, fold),
+                     student_rows=round(float(np.mean(rows))))
     infer_experiment(cfg, paths, comp, folds, student)
     scores = oof_scores(paths, [*teachers, student], cfg.metric)
     return {"student": student, "teachers": teachers, "scores": scores, "metric": cfg.metric, "cv": summary}
@@ -93,28 +99,36 @@ def refuse_stale(paths: Paths, student: str, fold: int) -> None:
                         f"delete {paths.experiment_dir(student)} (or set pseudo.student=NEW) to rebuild it")
 
 
-def fold_student(scfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, teachers: list[str],
-                 fold: int) -> StudentFold:
-    """Fold ``fold``'s targets: made once from the fold's teachers and saved, so a resumed fold
-    trains on the same ones; then the rows and loss rebuilt from them."""
+def fold_targets(scfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, teachers: list[str],
+                 fold: int) -> FoldLogits:
+    """Fold ``fold``'s teacher logits: made once from the fold's teachers and saved (with the record
+    of their checkpoints), so that a resumed fold trains on the same ones."""
     student = scfg.experiment
     saved, record = paths.teacher_targets_npz(fold, student), paths.teacher_json(fold, student)
     if saved.is_file() and record.is_file():
         refuse_stale(paths, student, fold)
         with np.load(saved) as npz:
-            logits = FoldLogits(fold, npz["test"], npz.get("train", None),
-                                json.loads(record.read_text())["checkpoints"])
-    else:
-        logits = fold_logits(scfg, paths, comp, folds, teachers, fold, scfg.pseudo.mode == "distill")
-        paths.fold_dir(fold, student).mkdir(parents=True, exist_ok=True)
-        arrays = {"test": logits.test} | ({} if logits.train is None else {"train": logits.train})
-        with atomic_path(saved) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+            return FoldLogits(fold, npz["test"], npz.get("train", None),
+                              json.loads(record.read_text())["checkpoints"])
+    logits = fold_logits(scfg, paths, comp, folds, teachers, fold, scfg.pseudo.mode == "distill")
+    paths.fold_dir(fold, student).mkdir(parents=True, exist_ok=True)
+    arrays = {"test": logits.test} | ({} if logits.train is None else {"train": logits.train})
+    with atomic_path(saved) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    write_text(record, json.dumps({"fold": fold, "checkpoints": logits.record, "selection": None},
+                                  indent=1) + "\n")
+    return logits
+
+
+def fold_student(scfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, teachers: list[str],
+                 fold: int) -> StudentFold:
+    """Fold ``fold``'s rows and loss, rebuilt from its saved teacher logits."""
+    logits = fold_targets(scfg, paths, comp, folds, teachers, fold)
     size, crop = scfg.data.image_size, competition_crop(scfg.data, comp)
     test_images = table_images(comp.test, size, scfg, paths, "test", crop)
     result, selection = student_fold(scfg.pseudo, comp, folds, logits, test_images)
-    write_text(record, json.dumps({"fold": fold, "checkpoints": logits.record, "selection": selection},
-                                  indent=1) + "\n")
+    record = {"fold": fold, "checkpoints": logits.record, "selection": selection}
+    write_text(paths.teacher_json(fold, scfg.experiment), json.dumps(record, indent=1) + "\n")
     log.info("pseudo fold %d: %d of %d test images from teacher fold %d", fold, selection["selected"],
              selection["of"], fold)
     return result

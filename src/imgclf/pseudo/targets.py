@@ -25,8 +25,9 @@ def confidence(probs: np.ndarray, multi_label: bool) -> np.ndarray:
 
 
 def select_rows(probs: np.ndarray, pc: PseudoConfig, multi_label: bool) -> np.ndarray:
-    """Test rows to pseudo-label: at least ``threshold`` confident, or the ``top_fraction`` most
-    confident of each predicted class (so a rare class keeps its share), or every row."""
+    """Test rows to pseudo-label: at least ``threshold`` confident (when set, ``top_fraction`` is
+    ignored), or the ``top_fraction`` most confident of each predicted class (so a rare class keeps
+    its share), or every row when both are null."""
     conf = confidence(probs, multi_label)
     if pc.threshold is not None:
         return np.flatnonzero(conf >= pc.threshold)
@@ -39,6 +40,13 @@ def select_rows(probs: np.ndarray, pc: PseudoConfig, multi_label: bool) -> np.nd
         n = max(1, int(round(pc.top_fraction * len(rows))))
         keep.append(rows[np.argsort(-conf[rows], kind="stable")[:n]])
     return np.sort(np.concatenate(keep))
+
+
+def extra_row_count(pc: PseudoConfig, logits: FoldLogits, multi_label: bool) -> int:
+    """How many test images the fold's student trains on besides its train images (the plan's count)."""
+    if pc.mode == "distill":
+        return len(logits.test)
+    return len(select_rows(probabilities_at(logits.test, 1.0, multi_label), pc, multi_label))
 
 
 def student_fold(pc: PseudoConfig, comp: Competition, folds: np.ndarray, logits: FoldLogits,
@@ -69,7 +77,9 @@ def _distill(pc: PseudoConfig, comp: Competition, folds: np.ndarray, logits: Fol
     """Targets [n, 2C]: hard one-hot (zeros on test images) then the teacher's probabilities at T."""
     c, t = comp.num_classes, pc.temperature
     assert logits.train is not None
-    hard = np.eye(c, dtype=np.float32)[comp.labels[folds != logits.fold]]
+    # the labels normal training fits (mask layout: data.mask_train_old_age_threshold), not the scored ones
+    labels = comp.train["train_label"].to_numpy() if "train_label" in comp.train else comp.labels
+    hard = np.eye(c, dtype=np.float32)[labels[folds != logits.fold]]
     train = np.concatenate([hard, probabilities_at(logits.train, t, False)], axis=1).astype(np.float32)
     test = np.concatenate([np.zeros((len(files), c), np.float32), probabilities_at(logits.test, t, False)],
                           axis=1).astype(np.float32)

@@ -61,11 +61,11 @@ def _check_folds_fingerprint(paths: Paths, experiment: str | None) -> None:
     write_text(paths.folds_stamp(experiment), folds_digest(paths) + "\n")
 
 
-def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None
+def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None, student_rows: int = 0
                 ) -> tuple[Config, Competition, np.ndarray, list[int]]:
     comp = load_competition(cfg, paths)
     folds = read_folds(paths, comp)
-    cfg, plan = resolve_config(cfg, comp, paths, folds)
+    cfg, plan = resolve_config(cfg, comp, paths, folds, student_rows)
     n_folds = int(folds.max()) + 1
     wanted = only_folds if only_folds is not None else list(range(n_folds))
     bad = [f for f in wanted if f not in range(n_folds)]
@@ -105,16 +105,16 @@ def _fold_locks(paths: Paths, todo: list[int]) -> Iterator[None]:
 
 
 def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None,
-           student: Callable[[int], StudentFold] | None = None) -> dict:
+           student: Callable[[int], StudentFold] | None = None, student_rows: int = 0) -> dict:
     """Train the wanted unfinished folds, write each fold's OOF, then merge and score the finished ones.
     ``student`` (the pseudo-label stage): fold k -> its extra rows and loss, asked for only when fold
-    k is trained.
+    k is trained; ``student_rows``: how many extra rows a fold gets (mean over folds), for the plan.
 
     Under torchrun all ranks train each fold together; rank 0 alone reads and writes models/<comp>/
     (the others get what it read), so other machines need only the competition's images.
     """
     info = dist_info()
-    cfg, comp, folds, wanted = on_main(lambda: _prepare_cv(cfg, paths, only_folds), info)
+    cfg, comp, folds, wanted = on_main(lambda: _prepare_cv(cfg, paths, only_folds, student_rows), info)
     n_folds = int(folds.max()) + 1
     todo = on_main(lambda: [f for f in wanted if not paths.fold_oof(f).is_file()], info)
     for fold in sorted(set(wanted) - set(todo)):

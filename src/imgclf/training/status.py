@@ -25,15 +25,17 @@ from imgclf.planning.run import plan_experiment
 log = logging.getLogger(__name__)
 
 
-def resolve_config(cfg: Config, comp: Competition, paths: Paths, folds: np.ndarray) -> tuple[Config, dict]:
+def resolve_config(cfg: Config, comp: Competition, paths: Paths, folds: np.ndarray,
+                   n_extra: int = 0) -> tuple[Config, dict]:
     """Fill the data-dependent defaults (the training plan: batch, epochs, warm-up, image side; the
-    label-preserving views) so the saved config reproduces the run; also returns the plan's record."""
+    label-preserving views) so the saved config reproduces the run; also returns the plan's record.
+    ``n_extra``: rows each fold trains on beyond its train images (a pseudo-label student's)."""
     def measure(side: int, batch: int) -> float:
         from imgclf.training.throughput import measure_images_per_s  # torch: only when not measured yet
 
         return measure_images_per_s(cfg, comp, side, batch)
 
-    return plan_experiment(cfg, paths, comp, folds, measure)
+    return plan_experiment(cfg, paths, comp, folds, measure, n_extra)
 
 
 def finished_run(cfg: Config, paths: Paths, only_folds: list[int] | None) -> bool:
