@@ -30,6 +30,16 @@ def make_artefacts(root: Path) -> Paths:
     cv = {"experiment": "baseline", "metric": "accuracy", "folds": {"0": 0.5, "1": 0.75}, "mean": 0.625,
           "std": 0.125, "pooled": {"accuracy": 0.625}}
     write_text(paths.cv_json(), json.dumps(cv))
+    plan = {"batch_size": 16, "epochs": 40, "steps_per_fold": 600, "warmup_epochs": 2.0, "image_size": 32,
+            "reasons": ["small data: at least 600 optimiser steps per fold"]}
+    evidence = {"base": 0.9, "chance": 0.34, "tolerance": 0.05, "folds": 2, "n_valid": 12,
+                "views": {"hflip": {"valid_in_view": 0.4, "keep": False},
+                          "rot90": {"valid_in_view": 0.88, "keep": True}}}
+    write_text(paths.plan_json(), json.dumps({"plan": plan, "augment": {"hflip": 0.0, "rot90": 1.0},
+                                              "augment_evidence": evidence}))
+    tta = {"views": ["identity", "rot90", "rot180", "rot270"], "oof_plain": 0.6, "oof_tta": 0.625,
+           "gain": 0.025, "candidates": ["identity", "rot90", "rot180", "rot270"]}
+    write_text(paths.infer_json(), json.dumps({"stamp": {}, "tta": tta}))
     history = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.9],
                             "score": [0.4, 0.6]})
     for k in (0, 1):
@@ -62,6 +72,10 @@ def test_report_embeds_every_picture_and_links_artefacts(tmp_path: Path) -> None
     assert "never_trained" not in html  # no cv.json, no section
     assert "ECE" in html and "<td>n_train</td><td>12</td>" in html and "nested" not in html
     assert "No tuning study." in html and "model:baseline" in html
+    # the plan, the probe's evidence and the TTA views kept
+    assert "small data: at least 600 optimiser steps per fold" in html and "<td>rot90</td>" in html
+    assert "hflip 0.400 (off), rot90 0.880 (on)" in html
+    assert "<td>identity+rot90+rot180+rot270</td>" in html and "+0.0250" in html
     assert paths.report_html.stat().st_size < 400_000
 
 

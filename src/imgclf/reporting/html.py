@@ -18,6 +18,7 @@ from PIL import Image
 
 from imgclf.atomic import write_text
 from imgclf.paths import Paths
+from imgclf.reporting.plans import PLAN_COLUMNS, plan_rows
 
 MAX_WIDTH = 900  # px: wide enough for a laptop screen, small enough for the page to stay light
 MAX_LINKS = 300
@@ -107,11 +108,17 @@ def _artefacts(paths: Paths) -> list[dict]:
     return found[:MAX_LINKS]
 
 
+def _plans(paths: Paths, experiments: list[str]) -> dict | None:
+    rows, evidence_line = plan_rows(paths, experiments)
+    return {"table": {"columns": PLAN_COLUMNS, "rows": rows}, "probe": evidence_line} if rows else None
+
+
 def build_context(paths: Paths, experiments: list[str], metric: str) -> dict:
     tune = [_figure(paths, png, png.stem.replace("_", " ")) for png in sorted(paths.tune_dir.glob("*.png"))]
     return {
         "comp": paths.comp, "metric": metric, "eda": _eda(paths),
         "experiments": [e for e in (_experiment(paths, x) for x in experiments) if e],
+        "plans": _plans(paths, experiments),
         "ensemble": {"table": _table(paths.ensemble_scores_csv), "chosen": _json(paths.ensemble_json),
                      "figure": _figure(paths, paths.ensemble_scores_png, "OOF score of each model/method"),
                      "errors": _errors(paths, paths.ensemble_errors_dir, "ensemble")},

@@ -12,6 +12,7 @@ from imgclf.paths import Paths
 from imgclf.reporting.figures import plot_method_scores
 from imgclf.reporting.html import write_report_html
 from imgclf.reporting.markdown import markdown_table
+from imgclf.reporting.plans import PLAN_COLUMNS, plan_rows
 
 
 def write_run_report(paths: Paths, experiments: list[str], metric: str) -> Path:
@@ -48,29 +49,11 @@ def write_run_report(paths: Paths, experiments: list[str], metric: str) -> Path:
 
 def _plan_section(paths: Paths, experiments: list[str]) -> list[str]:
     """Each experiment's training plan and the augmentation probe's evidence (plan.json)."""
-    rows, evidence_lines = [], []
-    for exp in experiments:
-        if not paths.plan_json(exp).is_file():
-            continue
-        record = json.loads(paths.plan_json(exp).read_text())
-        plan = record["plan"]
-        views = [v for v, p in record.get("augment", {}).items() if p]
-        rows.append([exp, plan["batch_size"], plan["epochs"], plan["steps_per_fold"], plan["warmup_epochs"],
-                     plan["image_size"], ", ".join(views) or "-", "; ".join(plan["reasons"])])
-        evidence = record.get("augment_evidence")
-        if evidence and not evidence_lines:
-            seen = ", ".join(f"{v} {e['valid_in_view']:.3f} ({'on' if e['keep'] else 'off'})"
-                             for v, e in evidence["views"].items())
-            evidence_lines = [f"Augmentation probe (RBF SVC on small pixels, {evidence['folds']} folds, "
-                              f"{evidence['n_valid']} validation images): accuracy {evidence['base']:.3f} "
-                              f"as they are (chance {evidence['chance']:.3f}, tolerance "
-                              f"{evidence['tolerance']:.3f}); in each view: {seen}.", ""]
+    rows, evidence_line = plan_rows(paths, experiments)
     if not rows:
         return []
-    out = ["## Training plan", ""]
-    out += markdown_table(["experiment", "batch", "epochs", "steps/fold", "warm-up", "px", "trained views",
-                           "why"], rows)
-    return out + evidence_lines
+    out = ["## Training plan", ""] + markdown_table(PLAN_COLUMNS, rows)
+    return out + ([evidence_line, ""] if evidence_line else [])
 
 
 def _experiment_pictures(paths: Paths, experiment: str, folds: list[int]) -> list[str]:
