@@ -73,7 +73,10 @@ def test_regression_target_scored_by_rmse(tmp_path: Path) -> None:
     assert summary["honest_oof_score"] < 0.95 * mean_rmse, (summary["honest_oof_score"], mean_rmse)
     solution = pd.read_csv(data / "solution.csv")["Pawpularity"].to_numpy()
     test_rmse = float(stdout.split("rmse:")[-1].split()[0])
-    assert test_rmse < float(np.sqrt(np.mean((solution - train.mean()) ** 2)))
+    mean_test_rmse = float(np.sqrt(np.mean((solution - train.mean()) ** 2)))
+    print(f"rmse: OOF {summary['honest_oof_score']:.3f} (train mean {mean_rmse:.3f}), "
+          f"test {test_rmse:.3f} (train mean {mean_test_rmse:.3f})")
+    assert test_rmse < mean_test_rmse
     submission = pd.read_csv(tmp_path / "project" / "submissions" / "paw" / "submission.csv")
     assert submission["Pawpularity"].between(train.min(), train.max()).all()
     assert (tmp_path / "project" / "models" / "paw" / "ensemble" / "predicted_vs_true.png").is_file()
