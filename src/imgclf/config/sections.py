@@ -167,11 +167,6 @@ class TrackConfig(Section):
     group: str | None = None  # the run's group (all its folds); None: <comp>-<experiment>
 
 
-# The TTA views inference knows (training.transforms.apply_view makes each), named here so that the
-# config can check a list of them without importing the training layer.
-TTA_VIEWS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "scale_up", "scale_down")
-
-
 class InferConfig(Section):
     tta: list[str] | Literal["auto"] = "auto"  # auto: the views trained with that raise OOF
     tta_merge: Literal["prob", "logit"] = "prob"
@@ -181,9 +176,11 @@ class InferConfig(Section):
     @classmethod
     def _known_views(cls, views: list[str] | str) -> list[str] | str:
         if isinstance(views, list):
-            bad = [v for v in views if v not in TTA_VIEWS]
+            known = {"identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "scale_up",
+                     "scale_down"}
+            bad = [v for v in views if v not in known]
             if bad:
-                raise ValueError(f"unknown TTA view {bad[0]!r}; known: {sorted(TTA_VIEWS)}")
+                raise ValueError(f"unknown TTA view {bad[0]!r}; known: {sorted(known)}")
             if not views:
                 raise ValueError("needs at least one view")
         return views

@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from imgclf.config.schema import AugmentConfig, Config
-from imgclf.config.sections import TTA_VIEWS
 
-__all__ = ["TTA_VIEWS", "apply_view", "train_transform", "tta_views"]
+TTA_VIEWS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "scale_up", "scale_down")
 
 
 def train_transform(aug: AugmentConfig, size: int, seed: int | None = None) -> A.Compose:
