@@ -73,12 +73,6 @@ class Competition:
             return self.targets
         return self.train["label"].to_numpy()
 
-    @property
-    def training_labels(self) -> np.ndarray:
-        """What training fits: ``labels``, unless the layout trains on other targets than it scores
-        (mask layout: ``data.mask_train_old_age_threshold`` puts a ``train_label`` column in ``train``)."""
-        return self.train["train_label"].to_numpy() if "train_label" in self.train else self.labels
-
     def labels_of(self, ids: pd.Series) -> np.ndarray:
         """``labels`` of the given train ids, in their order."""
         row = {i: n for n, i in enumerate(self.train["id"].astype(str))}

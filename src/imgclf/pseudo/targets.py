@@ -42,17 +42,11 @@ def select_rows(probs: np.ndarray, pc: PseudoConfig, multi_label: bool) -> np.nd
     return np.sort(np.concatenate(keep))
 
 
-def _selected(pc: PseudoConfig, logits: FoldLogits, multi_label: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The teacher's test probabilities (T = 1) and the rows selected from them."""
-    probs = probabilities_at(logits.test, 1.0, multi_label)
-    return probs, select_rows(probs, pc, multi_label)
-
-
 def extra_row_count(pc: PseudoConfig, logits: FoldLogits, multi_label: bool) -> int:
     """How many test images the fold's student trains on besides its train images (the plan's count)."""
     if pc.mode == "distill":
         return len(logits.test)
-    return len(_selected(pc, logits, multi_label)[1])
+    return len(select_rows(probabilities_at(logits.test, 1.0, multi_label), pc, multi_label))
 
 
 def student_fold(pc: PseudoConfig, comp: Competition, folds: np.ndarray, logits: FoldLogits,
@@ -64,7 +58,8 @@ def student_fold(pc: PseudoConfig, comp: Competition, folds: np.ndarray, logits:
         if multi:
             raise ConfigError("pseudo.mode: distill is single-label only; a multi-label task takes soft")
         return _distill(pc, comp, folds, logits, files, test_images)
-    probs, rows = _selected(pc, logits, multi)
+    probs = probabilities_at(logits.test, 1.0, multi)
+    rows = select_rows(probs, pc, multi)
     if pc.mode == "hard":
         targets = (probs[rows] > 0.5).astype(np.float32) if multi else probs[rows].argmax(axis=1)
     else:
@@ -82,7 +77,9 @@ def _distill(pc: PseudoConfig, comp: Competition, folds: np.ndarray, logits: Fol
     """Targets [n, 2C]: hard one-hot (zeros on test images) then the teacher's probabilities at T."""
     c, t = comp.num_classes, pc.temperature
     assert logits.train is not None
-    hard = np.eye(c, dtype=np.float32)[comp.training_labels[folds != logits.fold]]
+    # the labels normal training fits (mask layout: data.mask_train_old_age_threshold), not the scored ones
+    labels = comp.train["train_label"].to_numpy() if "train_label" in comp.train else comp.labels
+    hard = np.eye(c, dtype=np.float32)[labels[folds != logits.fold]]
     train = np.concatenate([hard, probabilities_at(logits.train, t, False)], axis=1).astype(np.float32)
     test = np.concatenate([np.zeros((len(files), c), np.float32), probabilities_at(logits.test, t, False)],
                           axis=1).astype(np.float32)

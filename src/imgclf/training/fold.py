@@ -113,9 +113,10 @@ def build_fold_run(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarr
     device = device_for(info, pick_device(cfg))
     model, rt = _model_and_runtime(cfg, comp, device, info)
     tr, va = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-    fit_labels = comp.training_labels  # may differ from the scored comp.labels (mask layout)
-    train_ds, valid_ds = _datasets(cfg, paths, comp, (tr, fit_labels[tr]), (va, comp.labels[va]), info,
-                                   student)
+    # Training targets may differ from the scored labels (mask layout: data.mask_train_old_age_threshold).
+    labels = comp.labels
+    fit_labels = comp.train["train_label"].to_numpy() if "train_label" in comp.train else labels
+    train_ds, valid_ds = _datasets(cfg, paths, comp, (tr, fit_labels[tr]), (va, labels[va]), info, student)
     soft = train_ds.labels.ndim == 2 and not comp.multi_label
     tc = cfg.train
     updates_per_epoch = -(-train_batches(len(train_ds), tc.batch_size, info.world) // tc.accum_steps)
