@@ -53,3 +53,21 @@ def test_the_turns_are_tried_together_and_a_tie_goes_to_the_lower_log_loss() -> 
     unsure = _logits_of([[0.55, 0.45], [0.45, 0.55], [0.5, 0.5], [0.55, 0.45]])
     per_view = np.stack([identity, wrong, unsure, unsure, unsure])
     assert select_views(per_view, labels, views, "accuracy") == [0]
+
+
+def _rows(n_right: int, p_right: float, n_wrong: int, p_wrong: float) -> np.ndarray:
+    """Logits of two-class rows whose label is class 0: ``p_right`` on it for the first rows, then
+    ``p_wrong`` (below 0.5: a wrong prediction)."""
+    p = np.r_[np.full(n_right, p_right), np.full(n_wrong, p_wrong)]
+    return _logits_of(np.c_[p, 1 - p].tolist())
+
+
+def test_a_view_that_lowers_the_log_loss_is_kept_when_the_score_drops_within_its_paired_noise() -> None:
+    labels = np.zeros(100, dtype=int)
+    identity = _rows(100, 0.55, 0, 0.0)  # all right, unsure
+    # surer everywhere, one row turned wrong: accuracy 1.00 -> 0.99, sqrt(1) / 100 = 0.01 of noise
+    one_lost = _rows(99, 0.99, 1, 0.3)
+    assert select_views(np.stack([identity, one_lost]), labels, ["identity", "hflip"], "accuracy") == [0, 1]
+    # ten rows turned wrong (0.10 against sqrt(10) / 100 = 0.03 of noise), although the log loss falls
+    ten_lost = _rows(90, 0.99, 10, 0.05)
+    assert select_views(np.stack([identity, ten_lost]), labels, ["identity", "hflip"], "accuracy") == [0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import pandas as pd
@@ -36,28 +37,38 @@ def candidate_groups(views: list[str], first: int) -> list[list[int]]:
 def select_views(per_view: np.ndarray, labels: np.ndarray, views: list[str], metric_name: str,
                  merge: str = "prob") -> list[int]:
     """Greedy TTA on OOF: start from identity (or the first view) and add each candidate group in
-    turn when it raises the OOF score of the merged views, or leaves it equal and lowers the OOF log
-    loss (a label metric on a few hundred images ties often; the log loss still tells whether the
-    average got closer to the truth). Returns the indices of the kept views."""
+    turn when it raises the OOF score of the merged views, or lowers the OOF log loss while the score
+    moves by no more than its paired noise (a label metric on a few hundred images ties or moves by
+    an image or two at random; the log loss still tells whether the average got closer to the
+    truth). Returns the indices of the kept views."""
     from imgclf.training.engine import merge_views, softmax  # torch only when TTA is chosen
 
     metric, log_loss = get_metric(metric_name), get_metric("log_loss")
 
-    def scored(idx: list[int]) -> tuple[float, float]:
-        probs = softmax(merge_views(per_view[idx], merge))
-        return metric(labels, probs), log_loss(labels, probs)
+    def merged(idx: list[int]) -> np.ndarray:
+        return softmax(merge_views(per_view[idx], merge))
 
     kept = [views.index("identity") if "identity" in views else 0]
-    best, best_loss = scored(kept)
+    best_probs = merged(kept)
+    best, best_loss = metric(labels, best_probs), log_loss(labels, best_probs)
     for group in candidate_groups(views, kept[0]):
-        score, loss = scored(kept + group)
+        probs = merged(kept + group)
+        score, loss, noise = metric(labels, probs), log_loss(labels, probs), paired_noise(best_probs, probs)
         names = "+".join(views[i] for i in group)
-        log.info("TTA view %s: OOF %s %.4f (log loss %.4f) with it, %.4f (%.4f) without", names,
-                 metric_name, score, loss, best, best_loss)
-        tie = score == best and loss < best_loss
-        if is_better(score, best, metric.greater_is_better) or tie:
-            kept, best, best_loss = kept + group, score, loss
+        log.info("TTA view %s: OOF %s %.4f (log loss %.4f) with it, %.4f (%.4f) without; paired "
+                 "noise %.4f", names, metric_name, score, loss, best, best_loss, noise)
+        within_noise = loss < best_loss and abs(score - best) <= noise + 1e-9  # float sums
+        if is_better(score, best, metric.greater_is_better) or within_noise:
+            kept, best_probs, best, best_loss = kept + group, probs, score, loss
     return sorted(kept)
+
+
+def paired_noise(before: np.ndarray, after: np.ndarray) -> float:
+    """The standard error of the change in accuracy between two predictions of the same rows: the
+    square root of the rows whose predicted class changed, over the rows (McNemar's reasoning: only
+    those rows can move the score, each by one row's worth)."""
+    changed = int((before.argmax(axis=1) != after.argmax(axis=1)).sum())
+    return math.sqrt(changed) / len(before)
 
 
 def tta_gain(cfg: Config, paths: Paths, comp: Competition, experiment: str, oof_tta: pd.DataFrame,

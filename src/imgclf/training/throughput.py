@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import torch
+from timm.utils import ModelEmaV3
 
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
@@ -43,6 +44,7 @@ def _timed_steps(cfg: Config, comp: Competition, side: int, batch: int) -> float
     model.train()
     net = torch.compile(model) if cfg.train.compile else model
     optimizer = build_optimizer(model, cfg.train)
+    ema = ModelEmaV3(model, decay=cfg.train.ema_decay) if cfg.train.ema else None
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (batch, side, side, 3), dtype=torch.uint8, generator=gen)
     loss_fn = build_loss(cfg, np.ones(comp.num_classes), n_rows=2 if comp.multi_label else None, comp=comp)
@@ -55,6 +57,8 @@ def _timed_steps(cfg: Config, comp: Competition, side: int, batch: int) -> float
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if ema is not None:  # the loop updates the average after every step: part of its cost
+            ema.update(model)
 
     for _ in range(WARMUP_STEPS):
         step()
