@@ -107,8 +107,8 @@ def test_a_refused_run_does_not_mark_a_folder_as_a_student(taught):
     assert not paths.pseudo_json("st").exists() and not is_student(paths, "st")
 
 
-def test_a_students_plan_counts_the_test_images_it_trains_on(tmp_path, caplog):
-    cfg, paths, comp, folds = competition(tmp_path, "train.epochs=1", "train.batch_size=4", n_train=36)
+def test_a_students_plan_counts_the_test_images_it_trains_on_and_keeps_the_teachers_steps(tmp_path, caplog):
+    cfg, paths, comp, folds = competition(tmp_path, "train.epochs=3", "train.batch_size=4", n_train=36)
     run_cv(cfg, paths)
     teacher_plan = json.loads(paths.plan_json().read_text())["plan"]
     soft = {"pseudo.enabled": True, "pseudo.mode": "soft", "pseudo.threshold": 0.05}  # top_fraction 0.5 too
@@ -122,9 +122,16 @@ def test_a_students_plan_counts_the_test_images_it_trains_on(tmp_path, caplog):
         assert selected == len(comp.test)  # every confidence is above 1/3: the threshold, not the top half
         assert plan["steps_per_epoch"] == train_batches(int((folds != k).sum()) + selected, 4) == 6
     assert teacher_plan["steps_per_epoch"] == train_batches(int((folds != 0).sum()), 4) == 4
-    assert plan["epochs"] == teacher_plan["epochs"] == 1 and plan["steps_per_fold"] == 6
-    assert plan["fold_seconds"] > teacher_plan["fold_seconds"]  # 6 steps of batch 4, not 4
+    # pseudo.schedule=steps: the teacher's 3 epochs x 4 steps = 12 steps, as 2 epochs of 6
+    assert (teacher_plan["epochs"], teacher_plan["steps_per_fold"]) == (3, 12)
+    assert (plan["epochs"], plan["steps_per_fold"]) == (2, 12)
+    assert plan["fold_seconds"] == pytest.approx(teacher_plan["fold_seconds"], rel=0.01)
     assert "6 steps per epoch" in caplog.text
+    assert len(pd.read_csv(paths.history_csv(0, student))) == 2
+    # pseudo.schedule=epochs: the teacher's 3 epochs, 18 steps a fold
+    by_epochs = cfg.updated({**soft, "pseudo.schedule": "epochs", "pseudo.student": "by_epochs"})
+    run_pseudo(by_epochs, paths)
+    assert json.loads(paths.plan_json("by_epochs").read_text())["plan"]["steps_per_fold"] == 18
 
 
 def test_distillation_student_of_a_smaller_model_on_train_and_test(taught):

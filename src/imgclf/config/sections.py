@@ -214,6 +214,9 @@ class PseudoConfig(Section):
     temperature: float = Field(1.0, gt=0)
     alpha: float = Field(0.5, ge=0, le=1)  # distill: weight of the hard-label loss
     overrides: dict[str, Any] = Field(default_factory=dict)  # the student's own keys: {model.name: ...}
+    # steps: the student trains as many optimiser steps per fold as its teacher (fewer epochs over
+    # more rows), so that a gain is the pseudo-labels', not more updates; epochs: the teacher's epochs
+    schedule: Literal["steps", "epochs"] = "steps"
 
     @model_validator(mode="after")
     def _one_selection(self) -> PseudoConfig:

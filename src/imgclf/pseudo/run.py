@@ -22,7 +22,7 @@ from imgclf.paths import Paths
 from imgclf.pseudo.targets import extra_row_count, student_fold
 from imgclf.pseudo.teacher import FoldLogits, fold_logits, stale_checkpoints
 from imgclf.training.cv import run_cv
-from imgclf.training.dataset import table_images
+from imgclf.training.dataset import table_images, train_batches
 from imgclf.training.student import StudentFold
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,23 @@ def student_config(cfg: Config, paths: Paths, teachers: list[str]) -> Config:
     return base.updated({**pc.overrides, "experiment": name, "pseudo": pc.model_dump(mode="json")})
 
 
+def step_matched(scfg: Config, teacher: Config, n_train: int, n_folds: int, extra_rows: int) -> Config:
+    """``pseudo.schedule: steps``: the student's epochs set so that a fold trains as many optimiser
+    steps as its teacher's did, over the fold's train images plus ``extra_rows`` (the selected, or
+    every, test image). Trained for the teacher's epochs, a student with 4x the rows gets 4x the
+    updates, and a teacher trained that long beat it (bench/pseudo_gain.py): the gain was the
+    updates'. A ``train.epochs`` in ``pseudo.overrides`` wins."""
+    if scfg.pseudo.schedule != "steps" or "train.epochs" in scfg.pseudo.overrides:
+        return scfg
+    per_fold = n_train * (n_folds - 1) // n_folds  # as the plan counts a fold's train images
+    teacher_steps = teacher.train.epochs * train_batches(per_fold, teacher.train.batch_size)
+    student_batches = train_batches(per_fold + extra_rows, scfg.train.batch_size)
+    epochs = max(1, round(teacher_steps / student_batches))
+    log.info("pseudo: the student trains %d epochs of %d steps, the teacher's %d steps per fold "
+             "(pseudo.schedule=steps)", epochs, student_batches, teacher_steps)
+    return scfg.updated({"train.epochs": epochs})
+
+
 def run_pseudo(cfg: Config, paths: Paths) -> dict:
     """Train (or resume) the student of every fold, infer it; the teachers' and student's OOF scores."""
     comp = load_competition(cfg, paths)
@@ -77,6 +94,8 @@ def run_pseudo(cfg: Config, paths: Paths) -> dict:
     # the plan counts the rows a student fold really trains on: its train images and these
     rows = [extra_row_count(scfg.pseudo, fold_targets(scfg, paths, comp, folds, teachers, fold),
                             comp.multi_label) for fold in range(n_folds)]
+    scfg = step_matched(scfg, experiment_config(cfg, paths, teachers[0]), len(comp.train), n_folds,
+                        round(float(np.mean(rows))))
     write_text(paths.pseudo_json(student), json.dumps({"teachers": teachers, **cfg.pseudo.model_dump()},
                                                       indent=1, default=str) + "\n")
     log.info("pseudo: student '%s' (%s) of teacher(s) %s", student, cfg.pseudo.mode, ", ".join(teachers))
