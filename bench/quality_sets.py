@@ -160,7 +160,8 @@ def write_set(root: Path, images: list[np.ndarray], labels: list[int], test_frac
 def make_sets(out: Path = OUT, names: list[str] | None = None) -> dict[str, Path]:
     src = sources()
     made = {}
-    for k, name in enumerate(names or list(SETS)):
+    for name in names or list(SETS):
+        k = list(SETS).index(name)  # a set's seed is its own: `--sets texture4` draws the same images
         images, labels = SETS[name](src, np.random.default_rng(100 + k), TEST_SCALE)
         made[name] = write_set(out / name, images, labels, 1 - TRAIN_SHARE / TEST_SCALE, seed=k)
     return made
