@@ -20,7 +20,7 @@ from imgclf.models.backbone import classifier_parameters
 from imgclf.paths import Paths
 from imgclf.training.checkpoint import load_checkpoint
 from imgclf.training.fit import run_fold, train_epoch
-from imgclf.training.fold import build_fold_run
+from imgclf.training.fold import build_fold_run, ema_decay
 from imgclf.training.oof import predict_fold_oof
 from tests.helpers.runs import REPO, one_thread_env
 from tests.helpers.trainkit import LEARN, competition, params_of
@@ -93,11 +93,14 @@ def test_early_stopping_after_patience_epochs_without_improvement(tmp_path):
 
 
 def test_best_checkpoint_holds_the_ema_weights(tmp_path):
-    cfg, paths, comp, folds = competition(tmp_path, "train.ema=true", "train.ema_decay=0.9", "train.epochs=1",
-                                          *LEARN, n_train=36)
+    # 18 images a fold, batch 2: 9 updates an epoch, 18 in all -> decay min(0.9, 1 - 10 / 18)
+    cfg, paths, comp, folds = competition(tmp_path, "train.ema=true", "train.ema_decay=0.9", "train.epochs=2",
+                                          *LEARN, "train.batch_size=2", n_train=36)
+    run = build_fold_run(cfg, paths, comp, folds, 0, paths.fold_dir(0))
+    assert run.hooks.ema.decay == pytest.approx(1 - 10 / 18)
     run_fold(cfg, paths, comp, folds, 0)
     best, last = load_checkpoint(paths.best_ckpt(0)), load_checkpoint(paths.last_ckpt(0))
-    assert best["epoch"] == last["epoch"] == 1
+    assert last["epoch"] == 2 and best["epoch"] in (1, 2)
     assert all(torch.equal(v, last["ema"][f"module.{k}"]) for k, v in best["model"].items())
     assert any(not torch.equal(v, last["ema"][f"module.{k}"]) for k, v in last["model"].items()
                if v.is_floating_point())  # the model and its EMA differ: best.pt and validation use the EMA
@@ -208,3 +211,10 @@ def test_kill_9_mid_fold_then_rerun_equals_an_uninterrupted_run(tmp_path):
     _same_weights(paths.best_ckpt(0), whole_paths.best_ckpt(0))
     _same_weights(paths.last_ckpt(0), whole_paths.last_ckpt(0))
     assert not [p for p in paths.fold_dir(0).iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_the_weight_average_spans_at_most_a_tenth_of_a_short_run():
+    assert ema_decay(0.998, 20_000) == 0.998  # a long run keeps train.ema_decay
+    assert ema_decay(0.998, 400) == pytest.approx(0.975)  # ~40 updates of 400
+    assert ema_decay(0.998, 30) == pytest.approx(2 / 3)
+    assert ema_decay(0.998, 5) == 0.0  # the average is the model itself
