@@ -87,6 +87,11 @@ class TrainingPlan:
         return {**asdict(self), "reasons": list(self.reasons), "extra_models": list(self.extra_models)}
 
 
+def fold_train_rows(n_train: int, n_folds: int) -> int:
+    """The train images of one fold, as every plan counts them (the other folds' images)."""
+    return n_train * (n_folds - 1) // n_folds
+
+
 def plan_image_size(side: int, cap: int, hw: Hardware) -> int:
     """The median side rounded to 8; tiny images are upsampled to 32 px (a 24 px image leaves a
     ResNet's 32x-downsampled map empty), large ones capped (lower on CPU, where pixels cost time)."""
@@ -123,7 +128,7 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
     rough estimate of ``Hardware.images_per_s``)."""
     pc = cfg.plan
     size = cfg.data.image_size or plan_image_size(stats.side, cfg.data.max_auto_image_size, hw)
-    per_fold = max(1, stats.n_train * (stats.n_folds - 1) // stats.n_folds + stats.n_extra)
+    per_fold = max(1, fold_train_rows(stats.n_train, stats.n_folds) + stats.n_extra)
     batch = cfg.train.batch_size or plan_batch_size(per_fold, hw)
     steps_per_epoch = max(1, per_fold // batch) if per_fold > batch else 1
     rate = (rate_of or hw.images_per_s)(size, batch)

@@ -19,6 +19,7 @@ from imgclf.errors import UserError
 from imgclf.inference.predict import experiment_config, infer_experiment
 from imgclf.inference.predictions import selected_experiments
 from imgclf.paths import Paths
+from imgclf.planning.plan import fold_train_rows
 from imgclf.pseudo.targets import extra_row_count, student_fold
 from imgclf.pseudo.teacher import FoldLogits, fold_logits, stale_checkpoints
 from imgclf.training.cv import run_cv
@@ -49,14 +50,14 @@ def teachers_of(cfg: Config, paths: Paths, n_folds: int) -> list[str]:
     return teachers
 
 
-def student_config(cfg: Config, paths: Paths, teachers: list[str]) -> Config:
+def student_config(cfg: Config, teacher: Config, teachers: list[str]) -> Config:
+    """The first teacher's saved config ``teacher`` with the student's name, pseudo settings and overrides."""
     pc = cfg.pseudo
     name = pc.student or f"{teachers[0]}_{pc.mode}"
     if name in teachers:
         raise UserError(f"pseudo.student: '{name}' is one of the teachers; give the student its own name")
-    base = experiment_config(cfg, paths, teachers[0])
     # the student's own config.yaml keeps the pseudo settings its targets are made with
-    return base.updated({**pc.overrides, "experiment": name, "pseudo": pc.model_dump(mode="json")})
+    return teacher.updated({**pc.overrides, "experiment": name, "pseudo": pc.model_dump(mode="json")})
 
 
 def step_matched(scfg: Config, teacher: Config, n_train: int, n_folds: int, extra_rows: int) -> Config:
@@ -67,7 +68,7 @@ def step_matched(scfg: Config, teacher: Config, n_train: int, n_folds: int, extr
     updates'. A ``train.epochs`` in ``pseudo.overrides`` wins."""
     if scfg.pseudo.schedule != "steps" or "train.epochs" in scfg.pseudo.overrides:
         return scfg
-    per_fold = n_train * (n_folds - 1) // n_folds  # as the plan counts a fold's train images
+    per_fold = fold_train_rows(n_train, n_folds)
     teacher_steps = teacher.train.epochs * train_batches(per_fold, teacher.train.batch_size)
     student_batches = train_batches(per_fold + extra_rows, scfg.train.batch_size)
     epochs = max(1, round(teacher_steps / student_batches))
@@ -84,7 +85,8 @@ def run_pseudo(cfg: Config, paths: Paths) -> dict:
     teachers = teachers_of(cfg, paths, n_folds)
     for teacher in teachers:  # fold k of a teacher must be this folds.csv's fold k
         check_experiment_folds(paths, teacher)
-    scfg = student_config(cfg, paths, teachers)
+    teacher_cfg = experiment_config(cfg, paths, teachers[0])
+    scfg = student_config(cfg, teacher_cfg, teachers)
     student = scfg.experiment
     for fold in range(n_folds):  # a finished student fold whose teacher changed is refused too
         refuse_stale(paths, student, fold)  # before anything is written: a refused run changes nothing
@@ -94,8 +96,7 @@ def run_pseudo(cfg: Config, paths: Paths) -> dict:
     # the plan counts the rows a student fold really trains on: its train images and these
     rows = [extra_row_count(scfg.pseudo, fold_targets(scfg, paths, comp, folds, teachers, fold),
                             comp.multi_label) for fold in range(n_folds)]
-    scfg = step_matched(scfg, experiment_config(cfg, paths, teachers[0]), len(comp.train), n_folds,
-                        round(float(np.mean(rows))))
+    scfg = step_matched(scfg, teacher_cfg, len(comp.train), n_folds, round(float(np.mean(rows))))
     write_text(paths.pseudo_json(student), json.dumps({"teachers": teachers, **cfg.pseudo.model_dump()},
                                                       indent=1, default=str) + "\n")
     log.info("pseudo: student '%s' (%s) of teacher(s) %s", student, cfg.pseudo.mode, ", ".join(teachers))
