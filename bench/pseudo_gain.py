@@ -2,7 +2,8 @@
 the small train set lacks, and how close (and how much faster) is a distilled smaller student?
 
     python bench/pseudo_gain.py [--seeds 0,1] [--epochs 80] [--folds 4] [--modes hard,soft]
-                                [--big resnet18] [--small resnet10t] [--skip-distill] [--keep] [--threads 1]
+                                [--big resnet18] [--small resnet10t] [--skip-distill] [--second-round]
+                                [--keep] [--threads 1]
 
 The fixture (``places<N>``, Kaggle CSV layout with ``solution.csv``) is cut from the real photos of
 ``quality_sets.py`` (no download): N classes of 24 px grayscale crops around N places of four images,
@@ -183,6 +184,20 @@ def student(run: Runner, exps: dict, logs: dict, teacher: str, mode: str, name: 
         exps[name]["pseudo_labels"] = pseudo_label_accuracy(run, name, folds)
 
 
+def second_round(run: Runner, exps: dict, logs: dict, ens: dict, teacher: str,
+                 args: argparse.Namespace) -> None:
+    """The hard student started from its fold's teacher (``pseudo.init=teacher``, step-matched: a
+    second round of the teacher's length), and its control: the teacher's recipe trained for both
+    rounds' steps from scratch, without pseudo-labels."""
+    name = f"{teacher}_hard_r2"
+    student(run, exps, logs, teacher, "hard", name, args.folds, "pseudo.init=teacher")
+    ens["with_hard_r2"] = run.ensemble([teacher, name])
+    control = f"{teacher}_2x"
+    run("03_train.py", f"experiment={control}", f"model.name={args.small}", f"train.epochs={2 * args.epochs}")
+    run("05_infer.py", f"ensemble.experiments=[{control}]")
+    exps[control] = run.experiment(control)
+
+
 def run_seed(args: argparse.Namespace, seed: int) -> dict:
     root = args.out / "data" / f"places{args.classes}_s{seed}"
     work = args.out / "work" / f"seed{seed}"
@@ -213,6 +228,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     ens = {"without": run.ensemble([teacher])}
     for mode in args.modes:
         ens[f"with_{mode}"] = run.ensemble([teacher, f"{teacher}_{mode}"])
+    if args.second_round:
+        second_round(run, exps, logs, ens, teacher, args)
     result["pseudo_seconds"] = round(time.perf_counter() - t0, 1)
     if not args.skip_distill and seed == int(args.seeds.split(",")[0]):  # the first seed only
         t1 = time.perf_counter()
@@ -293,6 +310,9 @@ def main() -> None:
     p.add_argument("--big", default="resnet18", help="the distillation teacher")
     p.add_argument("--small", default="resnet10t", help="the pseudo-label teacher and the distilled student")
     p.add_argument("--skip-distill", action="store_true")
+    p.add_argument("--second-round", action="store_true",
+                   help="also a hard student started from its fold's teacher (pseudo.init=teacher) and "
+                        "a teacher trained for both rounds' steps (the control)")
     p.add_argument("--keep", action="store_true",
                    help="keep an existing fixture and work dir: the stages skip what they finished")
     p.add_argument("--repeats", type=int, default=7, help="throughput repeats (median)")

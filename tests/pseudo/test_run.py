@@ -134,6 +134,23 @@ def test_a_students_plan_counts_the_test_images_it_trains_on_and_keeps_the_teach
     assert json.loads(paths.plan_json("by_epochs").read_text())["plan"]["steps_per_fold"] == 18
 
 
+def test_a_second_round_student_starts_from_its_own_folds_teacher(taught):
+    cfg, paths, comp, folds = taught
+    # a vanishing learning rate: the student's weights stay where they started
+    frozen = {"train.lr": 1e-12, "train.scheduler": "none", "train.epochs": 1}
+    pcfg = cfg.updated({"pseudo.enabled": True, "pseudo.init": "teacher", "pseudo.overrides": frozen})
+    student = run_pseudo(pcfg, paths)["student"]
+    weights = {k: torch.load(paths.best_ckpt(k, "baseline"), weights_only=False)["model"] for k in (0, 1)}
+    for k in (0, 1):
+        started = torch.load(paths.best_ckpt(k, student), weights_only=False)["model"]
+        params = [name for name, v in started.items() if v.is_floating_point() and "running" not in name]
+        assert all(torch.allclose(started[n], weights[k][n], atol=1e-6) for n in params)
+        assert not all(torch.allclose(started[n], weights[1 - k][n], atol=1e-3) for n in params)
+    other = {"pseudo.student": "other", "pseudo.overrides": {"model.name": "mobilenetv3_small_050"}}
+    with pytest.raises(UserError, match=r"pseudo.init: teacher needs the student's model.name"):
+        run_pseudo(pcfg.updated(other), paths)
+
+
 def test_distillation_student_of_a_smaller_model_on_train_and_test(taught):
     cfg, paths, comp, folds = taught
     pcfg = cfg.updated({"pseudo.enabled": True, "pseudo.mode": "distill", "pseudo.temperature": 2.0,

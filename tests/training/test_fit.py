@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from imgclf.data.folds import make_folds
+from imgclf.metrics import get_metric
 from imgclf.models.backbone import classifier_parameters
 from imgclf.paths import Paths
 from imgclf.training.checkpoint import load_checkpoint
@@ -75,7 +76,8 @@ def test_weighted_sampler_fold_trains_on_imbalanced_data(tmp_path):
 def test_early_stopping_after_patience_epochs_without_improvement(tmp_path):
     # a tiny LR: the validation score stalls, so training must stop long before train.epochs
     cfg, paths, comp, folds = competition(tmp_path, "train.early_stopping_patience=2", "train.epochs=8",
-                                          "train.lr=1e-9", "train.scheduler=none", n_train=30)
+                                          "train.checkpoint=best", "train.lr=1e-9", "train.scheduler=none",
+                                          n_train=30)
     run_fold(cfg, paths, comp, folds, 0)
     history = pd.read_csv(paths.history_csv(0))
     scores, losses = history["score"].to_numpy(), history["val_loss"].to_numpy()
@@ -108,15 +110,30 @@ def test_best_checkpoint_holds_the_ema_weights(tmp_path):
     assert best["classes"] == ["cat", "dog", "fox"]
 
 
+OVERSHOOT = ("train.epochs=3", "metric=log_loss", "train.lr=0.02", "train.scheduler=none", *LEARN[:1])
+
+
 def test_log_loss_metric_keeps_the_epoch_with_the_lowest_loss(tmp_path):
     # a constant, too high LR (no cosine decay to rescue the last epoch) overshoots after epoch 1
-    cfg, paths, comp, folds = competition(tmp_path, "train.epochs=3", "metric=log_loss", "train.lr=0.02",
-                                          "train.scheduler=none", *LEARN[:1], n_train=36)
-    run_fold(cfg, paths, comp, folds, 0)
+    cfg, paths, comp, folds = competition(tmp_path, *OVERSHOOT, "train.checkpoint=best", n_train=36)
+    kept = run_fold(cfg, paths, comp, folds, 0)
     best, history = load_checkpoint(paths.best_ckpt(0)), pd.read_csv(paths.history_csv(0))
-    assert best["metric"] == "log_loss" and best["score"] == pytest.approx(history["log_loss"].min())
+    assert best["metric"] == "log_loss" and best["score"] == pytest.approx(history["log_loss"].min()) == kept
     assert best["epoch"] == int(history["log_loss"].idxmin()) + 1
     assert best["epoch"] < 3  # best.pt is not simply the last one
+
+
+def test_the_default_checkpoint_is_the_last_epoch_and_its_oof_scores_as_validated(tmp_path):
+    # the same overshooting run: best.pt (and so the OOF) is the last epoch, not the best-scoring one,
+    # so the OOF score is not a maximum taken over the images it scores
+    cfg, paths, comp, folds = competition(tmp_path, *OVERSHOOT, n_train=36)
+    kept = run_fold(cfg, paths, comp, folds, 0)
+    best, history = load_checkpoint(paths.best_ckpt(0)), pd.read_csv(paths.history_csv(0))
+    assert history["log_loss"].idxmin() < 2  # some earlier epoch validated better
+    assert best["epoch"] == 3 and best["score"] == pytest.approx(history["log_loss"].iloc[-1]) == kept
+    oof = predict_fold_oof(cfg, paths, comp, folds, 0)
+    labels = comp.train.set_index("id").loc[oof["id"], "label"].to_numpy()
+    assert get_metric("log_loss")(labels, oof[comp.classes].to_numpy()) == pytest.approx(kept, rel=1e-4)
 
 
 RESUME_CONFIGS = {

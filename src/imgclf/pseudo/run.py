@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -60,6 +62,19 @@ def student_config(cfg: Config, teacher: Config, teachers: list[str]) -> Config:
     return teacher.updated({**pc.overrides, "experiment": name, "pseudo": pc.model_dump(mode="json")})
 
 
+def check_init(scfg: Config, teacher: Config, teachers: list[str]) -> None:
+    """``pseudo.init: teacher`` loads fold k's teacher weights into fold k's student: one teacher, and
+    the student's model must be the teacher's."""
+    if scfg.pseudo.init != "teacher":
+        return
+    if len(teachers) != 1:
+        raise UserError(f"pseudo.init: teacher starts each fold from one teacher's weights, got "
+                        f"{len(teachers)} teachers ({', '.join(teachers)}); name one in pseudo.teacher")
+    if scfg.model.name != teacher.model.name:
+        raise UserError(f"pseudo.init: teacher needs the student's model.name ({scfg.model.name}) to be the "
+                        f"teacher's ({teacher.model.name}); drop model.name from pseudo.overrides")
+
+
 def step_matched(scfg: Config, teacher: Config, n_train: int, n_folds: int, extra_rows: int) -> Config:
     """``pseudo.schedule: steps``: the student's epochs set so that a fold trains as many optimiser
     steps as its teacher's did, over the fold's train images plus ``extra_rows`` (the selected, or
@@ -87,6 +102,7 @@ def run_pseudo(cfg: Config, paths: Paths) -> dict:
         check_experiment_folds(paths, teacher)
     teacher_cfg = experiment_config(cfg, paths, teachers[0])
     scfg = student_config(cfg, teacher_cfg, teachers)
+    check_init(scfg, teacher_cfg, teachers)
     student = scfg.experiment
     for fold in range(n_folds):  # a finished student fold whose teacher changed is refused too
         refuse_stale(paths, student, fold)  # before anything is written: a refused run changes nothing
@@ -147,6 +163,8 @@ def fold_student(scfg: Config, paths: Paths, comp: Competition, folds: np.ndarra
     size, crop = scfg.data.image_size, competition_crop(scfg.data, comp)
     test_images = table_images(comp.test, size, scfg, paths, "test", crop)
     result, selection = student_fold(scfg.pseudo, comp, folds, logits, test_images)
+    if scfg.pseudo.init == "teacher":  # the checkpoint that made these targets: fold k's own teacher
+        result = replace(result, init_weights=Path(logits.record[0]["path"]))
     record = {"fold": fold, "checkpoints": logits.record, "selection": selection}
     write_text(paths.teacher_json(fold, scfg.experiment), json.dumps(record, indent=1) + "\n")
     log.info("pseudo fold %d: %d of %d test images from teacher fold %d", fold, selection["selected"],

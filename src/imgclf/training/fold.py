@@ -23,6 +23,7 @@ from imgclf.models.factory import build_loss, build_model
 from imgclf.models.ordinal import output_width
 from imgclf.paths import Paths
 from imgclf.training.checkpoint import (
+    read_checkpoint,
     rng_state,
     seed_everything,
     set_rng_state,
@@ -112,6 +113,8 @@ def build_fold_run(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarr
     info = dist_info()
     device = device_for(info, pick_device(cfg))
     model, rt = _model_and_runtime(cfg, comp, device, info)
+    if student is not None and student.init_weights is not None:  # before the EMA copies the model
+        model.load_state_dict(read_checkpoint(student.init_weights, comp)["model"])
     tr, va = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
     # Training targets may differ from the scored labels (mask layout: data.mask_train_old_age_threshold).
     labels = comp.labels

@@ -10,6 +10,7 @@ known label is its own teacher).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from torch import nn
@@ -31,6 +32,7 @@ class StudentFold:
     extra: ExtraRows | None = None
     train_targets: np.ndarray | None = None
     loss: nn.Module | None = None
+    init_weights: Path | None = None  # a checkpoint of this fold's teacher to start from (pseudo.init)
 
 
 def widen(targets: np.ndarray, width: int, num_classes: int) -> np.ndarray:
