@@ -1,9 +1,9 @@
 """Best-epoch against last-epoch checkpoints, paired on the same finished runs.
 
-A run trained with ``train.checkpoint: best`` keeps both: ``best.pt`` (the epoch that validated best)
-and ``last.pt`` (the final epoch, with its EMA). This bench predicts each fold's validation rows and
-the test images with each (no TTA), on copies of the run, and scores OOF and test side by side: how
-optimistic the best-epoch OOF is, and which weights score better on the held-out test labels.
+Every fold keeps both ``best.pt`` (the epoch that validated best) and ``last.pt`` (the final epoch,
+with its EMA). This bench infers each finished run twice (``05_infer``'s function, no TTA) on copies
+whose experiment config says ``train.checkpoint: best`` or ``last``, and scores OOF and test side by
+side: how optimistic the best-epoch OOF is, and which weights score better on the held-out test labels.
 
     python bench/checkpoint_choice.py --run ROOT:DATA [--run ROOT:DATA ...] [--experiment baseline]
 
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from sklearn.metrics import accuracy_score, f1_score, log_loss
 
 from imgclf.config.loading import load_config
@@ -33,14 +34,11 @@ from imgclf.paths import Paths
 OUT = Path(__file__).resolve().parent / "results"
 
 
-def last_as_best(fold_dir: Path) -> None:
-    """Overwrite the fold's best.pt with the last epoch's evaluated (EMA) weights."""
-    best, last = (torch.load(fold_dir / name, map_location="cpu", weights_only=False)
-                  for name in ("best.pt", "last.pt"))
-    weights = last["model"] if last["ema"] is None else {
-        key.removeprefix("module."): value for key, value in last["ema"].items()}
-    best.update(model=weights, epoch=last["epoch"], score=last["history"][-1]["score"])
-    torch.save(best, fold_dir / "best.pt")
+def set_checkpoint(paths: Paths, experiment: str, checkpoint: str) -> None:
+    """The experiment's saved config, as inference reads it, with ``train.checkpoint`` set."""
+    saved = yaml.safe_load(paths.config_yaml(experiment).read_text())
+    saved.setdefault("train", {})["checkpoint"] = checkpoint
+    paths.config_yaml(experiment).write_text(yaml.safe_dump(saved, sort_keys=False))
 
 
 def scored(paths: Paths, comp, experiment: str, data: Path) -> dict:
@@ -68,11 +66,9 @@ def compare(root: Path, data: Path, experiment: str) -> dict:
             paths = Paths.from_config(cfg)
             comp = load_competition(cfg, paths)
             folds = read_folds(paths, comp)
-            if variant == "last":
-                for fold in range(int(folds.max()) + 1):
-                    last_as_best(paths.fold_dir(fold, experiment))
-            epochs = [torch.load(paths.best_ckpt(k, experiment), map_location="cpu",
-                                 weights_only=False)["epoch"] for k in range(int(folds.max()) + 1)]
+            set_checkpoint(paths, experiment, variant)
+            epochs = [torch.load(paths.model_ckpt(k, experiment, variant), map_location="cpu",
+                                 weights_only=True)["epoch"] for k in range(int(folds.max()) + 1)]
             infer_experiment(cfg, paths, comp, folds, experiment)
             result[variant] = {**scored(paths, comp, experiment, data), "epochs": epochs}
     return result

@@ -127,6 +127,14 @@ class Paths:
     def last_ckpt(self, fold: int, experiment: str | None = None) -> Path:
         return self.fold_dir(fold, experiment) / "last.pt"
 
+    def model_ckpt(self, fold: int, experiment: str | None, checkpoint: str) -> Path:
+        """The checkpoint whose weights OOF, inference, pseudo-labels and CAMs use: last.pt (its
+        evaluated weights) under ``train.checkpoint: last``, best.pt under ``best``."""
+        return self.last_ckpt(fold, experiment) if checkpoint == "last" else self.best_ckpt(fold, experiment)
+
+    def fold_checkpoints(self, fold: int, experiment: str | None = None) -> tuple[Path, Path]:
+        return self.best_ckpt(fold, experiment), self.last_ckpt(fold, experiment)
+
     def fold_lock(self, fold: int, experiment: str | None = None) -> Path:
         """Held (host and pid inside) while a run trains the fold."""
         return self.fold_dir(fold, experiment) / ".lock"

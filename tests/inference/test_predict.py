@@ -1,4 +1,4 @@
-"""TTA inference of a trained experiment: test.csv is the fold mean of each best.pt's softmax, keyed by
+"""TTA inference of a trained experiment: test.csv is the fold mean of each checkpoint's softmax, keyed by
 test id in sample_submission's order; oof_tta.csv covers every train image once; TTA gain on OOF."""
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def test_test_csv_is_the_fold_mean_of_each_checkpoint_keyed_by_test_id(trained: 
     assert list(test.columns) == ["id", *comp.classes]
     assert test["id"].tolist() == comp.test["id"].astype(str).tolist()  # sample_submission's order
     images = np.stack([read_resized(p, SIDE) for p in comp.test["path"]])
-    by_hand = np.mean([_softmax_of_checkpoint(paths.best_ckpt(k), comp, images) for k in (0, 1)], axis=0)
+    by_hand = np.mean([_softmax_of_checkpoint(paths.model_ckpt(k, None, cfg.train.checkpoint), comp, images)
+                       for k in (0, 1)], axis=0)
     np.testing.assert_allclose(test[comp.classes].to_numpy(), by_hand, atol=1e-5)
     np.testing.assert_allclose(test[comp.classes].sum(axis=1), 1.0, atol=1e-6)
 

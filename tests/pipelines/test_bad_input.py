@@ -202,12 +202,14 @@ def _relabel(frame: pd.DataFrame) -> None:
 
 
 def _checkpoint_of_four_classes(data: Path, root: Path) -> None:
-    """best.pt of fold 0 replaced by one trained for four classes (a classifier of another shape)."""
-    path = root / "models" / COMP / "baseline" / "fold0" / "best.pt"
+    """last.pt of fold 0 (what inference reads) replaced by one trained for four classes (a classifier
+    of another shape)."""
+    path = root / "models" / COMP / "baseline" / "fold0" / "last.pt"
     state = torch.load(path, weights_only=True)
     state["classes"] = ["cat", "dog", "fox", "wolf"]
-    state["model"] = {k: torch.cat([v, v[:1]]) if k.startswith("classifier.") else v
-                      for k, v in state["model"].items()}
+    for weights in ("model", "ema"):
+        state[weights] = {k: torch.cat([v, v[:1]]) if "classifier." in k else v
+                          for k, v in state[weights].items()}
     torch.save(state, path)
 
 
@@ -297,7 +299,7 @@ CASES = [
          _edit_train(_relabel), own_data=True),
     Case("re-split under trained experiments", ("02_folds",),
          ("folds.csv would change", "folds.seed: 42 -> 7", "baseline"), args=("--set", "folds.seed=7")),
-    Case("checkpoint from a different class count", ("05_infer",), ("fold0/best.pt", "made for 4 classes"),
+    Case("checkpoint from a different class count", ("05_infer",), ("fold0/last.pt", "made for 4 classes"),
          _checkpoint_of_four_classes),
     Case("submission failing validation", ("07_score",), ("my_submission.csv", "ids differ", "missing"),
          _bad_submission),

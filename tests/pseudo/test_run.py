@@ -15,7 +15,7 @@ from imgclf.atomic import write_text
 from imgclf.errors import UserError
 from imgclf.pseudo.run import is_student, run_pseudo, teachers_of
 from imgclf.pseudo.teacher import fold_logits
-from imgclf.training.checkpoint import load_model_for_inference
+from imgclf.training.checkpoint import evaluated_weights, load_checkpoint, load_model_for_inference
 from imgclf.training.cv import run_cv
 from imgclf.training.dataset import ImageDataset, make_loader, train_batches
 from imgclf.training.engine import make_runtime, predict_logits
@@ -32,9 +32,14 @@ def taught(tmp_path):
     return cfg, paths, comp, folds
 
 
+def _used(paths, fold: int, cfg, experiment: str = "baseline"):
+    """The checkpoint whose weights the experiment predicts with (train.checkpoint: last.pt by default)."""
+    return paths.model_ckpt(fold, experiment, cfg.train.checkpoint)
+
+
 def _direct_test_logits(cfg, paths, comp, fold: int) -> np.ndarray:
     """Fold ``fold``'s teacher checkpoint applied to the test images, computed here independently."""
-    model, state = load_model_for_inference(paths.best_ckpt(fold, "baseline"), comp, torch.device("cpu"))
+    model, state = load_model_for_inference(_used(paths, fold, cfg), comp, torch.device("cpu"))
     rt = make_runtime(cfg, torch.device("cpu"), tuple(state["mean"].tolist()), tuple(state["std"].tolist()))
     ds = ImageDataset(comp.test["path"].to_numpy(), None, cfg.data.image_size)
     logits, rows = predict_logits(model, make_loader(ds, cfg, torch.device("cpu"), train=False), rt)
@@ -60,7 +65,7 @@ def test_each_student_fold_learns_only_from_its_own_folds_teacher(taught):
         assert not np.allclose(used, direct[1 - k], atol=1e-3)
         record = json.loads(paths.teacher_json(k, student).read_text())["checkpoints"]
         assert [(r["experiment"], r["fold"], r["path"]) for r in record] == [
-            ("baseline", k, str(paths.best_ckpt(k, "baseline")))]
+            ("baseline", k, str(_used(paths, k, cfg)))]
         assert len(record[0]["sha256"]) == 64
     oof = pd.read_csv(paths.oof_csv(student), dtype={"id": str})
     assert sorted(oof["id"]) == sorted(comp.train["id"])  # test images train the student, never score it
@@ -86,9 +91,9 @@ def test_a_retrained_teacher_is_noticed_and_a_killed_stage_resumes(taught):
     run_pseudo(pcfg, paths)
     assert paths.best_ckpt(0, "st").stat().st_mtime_ns == kept and paths.fold_oof(1, "st").is_file()
 
-    teacher = paths.best_ckpt(1, "baseline")  # the teacher's fold 1 retrained after the student was made
+    teacher = _used(paths, 1, cfg)  # the teacher's fold 1 retrained after the student was made
     state = torch.load(teacher, weights_only=False)
-    state["score"] = -1.0
+    state["epoch"] = 2
     torch.save(state, teacher)
     marked = paths.pseudo_json("st").read_text()
     with pytest.raises(UserError, match="fold 1 were made by teacher checkpoints that changed.*stale"):
@@ -98,7 +103,7 @@ def test_a_retrained_teacher_is_noticed_and_a_killed_stage_resumes(taught):
 
 def test_a_refused_run_does_not_mark_a_folder_as_a_student(taught):
     cfg, paths, comp, folds = taught
-    made_by = {"experiment": "baseline", "fold": 0, "path": str(paths.best_ckpt(0, "baseline")),
+    made_by = {"experiment": "baseline", "fold": 0, "path": str(_used(paths, 0, cfg)),
                "mtime_ns": 0, "sha256": "0" * 64}  # a checkpoint that is not the teacher's current one
     record = {"fold": 0, "checkpoints": [made_by]}
     write_text(paths.teacher_json(0, "st"), json.dumps(record))
@@ -140,9 +145,9 @@ def test_a_second_round_student_starts_from_its_own_folds_teacher(taught):
     frozen = {"train.lr": 1e-12, "train.scheduler": "none", "train.epochs": 1}
     pcfg = cfg.updated({"pseudo.enabled": True, "pseudo.init": "teacher", "pseudo.overrides": frozen})
     student = run_pseudo(pcfg, paths)["student"]
-    weights = {k: torch.load(paths.best_ckpt(k, "baseline"), weights_only=False)["model"] for k in (0, 1)}
+    weights = {k: evaluated_weights(load_checkpoint(_used(paths, k, cfg))) for k in (0, 1)}
     for k in (0, 1):
-        started = torch.load(paths.best_ckpt(k, student), weights_only=False)["model"]
+        started = evaluated_weights(load_checkpoint(_used(paths, k, cfg, student)))
         params = [name for name, v in started.items() if v.is_floating_point() and "running" not in name]
         assert all(torch.allclose(started[n], weights[k][n], atol=1e-6) for n in params)
         assert not all(torch.allclose(started[n], weights[1 - k][n], atol=1e-3) for n in params)

@@ -78,7 +78,7 @@ def test_each_image_is_explained_by_its_own_fold(tmp_path, caplog) -> None:
     with Image.open(errors / "cam.png") as im:
         assert im.width > 200 and im.height > 200
     # a broken checkpoint costs the grid, with one warning line, not the run
-    torch.save({"not": "a checkpoint"}, paths.best_ckpt(0))
+    torch.save({"not": "a checkpoint"}, paths.model_ckpt(0, None, cfg.train.checkpoint))
     (errors / "cam.png").unlink()
     with caplog.at_level(logging.WARNING):
         write_cam_grid(cfg, paths, comp, oof.reset_index(), None)

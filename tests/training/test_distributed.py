@@ -88,16 +88,19 @@ def test_torchrun_fold_reports_the_metric_of_its_saved_weights(tmp_path: Path) -
     folds = read_folds(paths, comp)
     history = pd.read_csv(paths.history_csv(0))
     best = load_checkpoint(paths.best_ckpt(0))
-    assert len(history) == 2 and best["score"] == pytest.approx(history["score"].iloc[-1], abs=1e-9)
+    assert len(history) == 2 and best["score"] == pytest.approx(history["score"].min(), abs=1e-9)
 
     # the saved best weights evaluated by one plain process (no process group) on the whole fold
     single = predict_fold_oof(cfg, paths, comp, folds, 0)
     labels = comp.train.set_index(comp.train["id"].astype(str)).loc[single["id"].astype(str),
                                                                     "label"].to_numpy()
     probs = single[comp.classes].to_numpy()
-    assert get_metric("log_loss")(labels, probs) == pytest.approx(best["score"], abs=1e-6)
-    best_row = history.iloc[-1]  # train.checkpoint: last
-    assert get_metric("accuracy")(labels, probs) == pytest.approx(best_row["accuracy"], abs=1e-6)
+    last_row = history.iloc[-1]  # train.checkpoint: last, the default: last.pt's weights
+    assert get_metric("log_loss")(labels, probs) == pytest.approx(last_row["score"], abs=1e-6)
+    assert get_metric("accuracy")(labels, probs) == pytest.approx(last_row["accuracy"], abs=1e-6)
+    by_best = predict_fold_oof(cfg.updated({"train.checkpoint": "best"}), paths, comp, folds, 0)
+    assert get_metric("log_loss")(labels, by_best[comp.classes].to_numpy()) == pytest.approx(best["score"],
+                                                                                               abs=1e-6)
 
     # the OOF written by the DDP run: every validation id exactly once, the same probabilities
     valid_ids = set(comp.train["id"].astype(str)[folds == 0])

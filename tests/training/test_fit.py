@@ -123,17 +123,20 @@ def test_log_loss_metric_keeps_the_epoch_with_the_lowest_loss(tmp_path):
     assert best["epoch"] < 3  # best.pt is not simply the last one
 
 
-def test_the_default_checkpoint_is_the_last_epoch_and_its_oof_scores_as_validated(tmp_path):
-    # the same overshooting run: best.pt (and so the OOF) is the last epoch, not the best-scoring one,
-    # so the OOF score is not a maximum taken over the images it scores
+def test_by_default_the_oof_comes_from_the_last_epoch_not_the_best_validated_one(tmp_path):
+    # the same overshooting run: best.pt is still the best epoch, but the OOF predictions (and so the
+    # printed score) come from last.pt, so the OOF score is not a maximum taken over the images it scores
     cfg, paths, comp, folds = competition(tmp_path, *OVERSHOOT, n_train=36)
     kept = run_fold(cfg, paths, comp, folds, 0)
     best, history = load_checkpoint(paths.best_ckpt(0)), pd.read_csv(paths.history_csv(0))
-    assert history["log_loss"].idxmin() < 2  # some earlier epoch validated better
-    assert best["epoch"] == 3 and best["score"] == pytest.approx(history["log_loss"].iloc[-1]) == kept
-    oof = predict_fold_oof(cfg, paths, comp, folds, 0)
-    labels = comp.train.set_index("id").loc[oof["id"], "label"].to_numpy()
+    assert best["epoch"] < 3 and best["score"] == pytest.approx(history["log_loss"].min())
+    assert kept == pytest.approx(history["log_loss"].iloc[-1]) and kept > best["score"]
+    oof = predict_fold_oof(cfg, paths, comp, folds, 0)  # what run_cv writes as the fold's OOF
+    labels = comp.labels_of(oof["id"])
     assert get_metric("log_loss")(labels, oof[comp.classes].to_numpy()) == pytest.approx(kept, rel=1e-4)
+    by_best = predict_fold_oof(cfg.updated({"train.checkpoint": "best"}), paths, comp, folds, 0)
+    assert get_metric("log_loss")(labels, by_best[comp.classes].to_numpy()) == pytest.approx(best["score"],
+                                                                                               rel=1e-4)
 
 
 RESUME_CONFIGS = {

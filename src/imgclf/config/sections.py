@@ -127,17 +127,18 @@ class TrainConfig(Section):
     channels_last: bool | None = None  # None: on for CUDA
     compile: bool = False
     sync_bn: bool = False  # torchrun on CUDA: BatchNorm statistics over all GPUs' batches (SyncBatchNorm)
-    ema: bool = True  # measured: lower OOF log loss on small data, evaluation and best.pt use it
+    ema: bool = True  # measured: lower OOF log loss on small data; validation and checkpoints use it
     ema_decay: float = Field(0.998, gt=0, lt=1)
     mixup_alpha: float = Field(0.0, ge=0)
     cutmix_alpha: float = Field(0.0, ge=0)
     mix_prob: float = Field(1.0, ge=0, le=1)
     early_stopping_patience: int | None = Field(None, ge=1)
-    # The weights that best.pt holds, and so OOF, tuning and inference: `last` (the final epoch; the
-    # EMA and the cosine decay make it sound) keeps the OOF score honest; `best` (the best validation
-    # epoch) takes a maximum over the very images that are scored (bench/checkpoint_choice.py: OOF up
-    # to 0.026 optimistic on 30-75-image folds, test better with `last` in 10 of 14 runs, worse in 2).
-    # Early stopping with `last` keeps the epoch it stopped at.
+    # The checkpoint whose weights OOF, tuning, inference and pseudo-labels use (both are always
+    # written): `last` (last.pt, the final epoch; the EMA and the cosine decay make it sound) keeps the
+    # OOF score honest; `best` (best.pt, the best validation epoch) takes a maximum over the very
+    # images that are scored (bench/checkpoint_choice.py: OOF up to 0.026 optimistic on 30-75-image
+    # folds; test better with `last` in 10 of 14 runs, worse in 2). Early stopping under `last`
+    # predicts with the epoch it stopped at.
     checkpoint: Literal["last", "best"] = "last"
     freeze_backbone_epochs: int = Field(0, ge=0)
     num_workers: int | None = Field(None, ge=0)  # None: chosen from the CPU count

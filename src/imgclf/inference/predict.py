@@ -15,7 +15,12 @@ from imgclf.data.boxes import competition_crop
 from imgclf.data.competition import PREDICTION, Competition
 from imgclf.data.folds import check_experiment_folds, read_folds
 from imgclf.data.ingest import load_competition
-from imgclf.inference.predictions import check_folds_finished, data_stamp, selected_experiments
+from imgclf.inference.predictions import (
+    check_folds_finished,
+    checkpoint_times,
+    data_stamp,
+    selected_experiments,
+)
 from imgclf.inference.tta import select_views, tta_gain
 from imgclf.models.ordinal import decode_views, head_of, target_scale
 from imgclf.paths import Paths
@@ -42,8 +47,7 @@ def experiment_config(cfg: Config, paths: Paths, experiment: str) -> Config:
 def _stamp(paths: Paths, comp: Competition, experiment: str, n_folds: int, views: list[str],
            merge: str) -> dict:
     """What test.csv and oof_tta.csv were made from: checkpoints, TTA, and the folds and test ids."""
-    ckpts = [paths.best_ckpt(k, experiment) for k in range(n_folds)]
-    return {"views": views, "merge": merge, "checkpoints": [p.stat().st_mtime_ns for p in ckpts],
+    return {"views": views, "merge": merge, "checkpoints": checkpoint_times(paths, experiment, n_folds),
             "data": data_stamp(paths, comp)}
 
 
@@ -113,7 +117,8 @@ def _predict_views(ecfg: Config, paths: Paths, comp: Competition, folds: np.ndar
     n_folds = int(folds.max()) + 1
     test_parts, oof_parts, ids, fold_of = [], [], [], []
     for fold in range(n_folds):
-        model, state = load_model_for_inference(paths.best_ckpt(fold, experiment), comp, device)
+        ckpt = paths.model_ckpt(fold, experiment, ecfg.train.checkpoint)
+        model, state = load_model_for_inference(ckpt, comp, device)
         rt = make_runtime(ecfg, device, tuple(state["mean"].tolist()), tuple(state["std"].tolist()))
         logits, rows = predict_views(model, make_loader(test_ds, ecfg, device, train=False), rt, views,
                                      desc=f"{experiment} test fold {fold}")

@@ -72,6 +72,12 @@ def check_folds_finished(paths: Paths, experiment: str, n_folds: int, need_check
                             f"--folds {fold} --set experiment={experiment}")
 
 
+def checkpoint_times(paths: Paths, experiment: str, n_folds: int) -> list[int]:
+    """The modification times of every fold's best.pt and last.pt: what inference was made from
+    (either may be the one predictions use, train.checkpoint), so a retrained fold is noticed."""
+    return [p.stat().st_mtime_ns for k in range(n_folds) for p in paths.fold_checkpoints(k, experiment)]
+
+
 def check_experiment_ready(paths: Paths, comp: Competition, experiment: str, n_folds: int) -> None:
     """Every fold trained and the TTA inference run after the checkpoints were last written."""
     check_folds_finished(paths, experiment, n_folds, need_checkpoints=False)
@@ -79,10 +85,10 @@ def check_experiment_ready(paths: Paths, comp: Competition, experiment: str, n_f
         if not needed.is_file():
             raise UserError(f"experiment '{experiment}': {needed} missing; run pipelines/05_infer.py")
     stamp_file = paths.infer_json(experiment)
-    ckpts = [paths.best_ckpt(k, experiment) for k in range(n_folds)]
+    ckpts = [p for k in range(n_folds) for p in paths.fold_checkpoints(k, experiment)]
     if stamp_file.is_file() and all(p.is_file() for p in ckpts):
         stamp = json.loads(stamp_file.read_text()).get("stamp", {})
-        if stamp.get("checkpoints") != [p.stat().st_mtime_ns for p in ckpts]:
+        if stamp.get("checkpoints") != checkpoint_times(paths, experiment, n_folds):
             raise UserError(f"experiment '{experiment}': test.csv is older than its checkpoints; "
                             "run pipelines/05_infer.py")
         if stamp.get("data") != data_stamp(paths, comp):

@@ -1,9 +1,10 @@
 """The teachers of one fold: their fold-k checkpoints' predictions, and the record of which
 checkpoints made them.
 
-The rule that keeps the student honest lives here: fold k's targets come from ``best.pt`` of fold k
-of each teacher experiment (trained without fold k's validation images), never from test.csv (the
-fold-averaged prediction, whose other folds' models saw fold k's images in training).
+The rule that keeps the student honest lives here: fold k's targets come from the checkpoint of fold
+k (``train.checkpoint``: last.pt or best.pt) of each teacher experiment (trained without fold k's
+validation images), never from test.csv (the fold-averaged prediction, whose other folds' models saw
+fold k's images in training).
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ class FoldLogits:
     record: list[dict]  # one entry per teacher checkpoint: experiment, fold, path, mtime_ns, sha256
 
 
-def checkpoint_record(paths: Paths, experiment: str, fold: int) -> dict:
-    ckpt = paths.best_ckpt(fold, experiment)
+def checkpoint_record(paths: Paths, experiment: str, fold: int, checkpoint: str) -> dict:
+    """The teacher's fold checkpoint that predictions use (``train.checkpoint`` of its config)."""
+    ckpt = paths.model_ckpt(fold, experiment, checkpoint)
     if not ckpt.is_file():
         raise UserError(f"pseudo.teacher: experiment '{experiment}' has no {ckpt}; train it first "
                         f"(pipelines/03_train.py --set experiment={experiment})")
@@ -62,8 +64,8 @@ def fold_logits(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray,
     tr = np.flatnonzero(folds != fold)
     test_parts, train_parts, record = [], [], []
     for experiment in teachers:
-        record.append(checkpoint_record(paths, experiment, fold))
         ecfg = experiment_config(cfg, paths, experiment)
+        record.append(checkpoint_record(paths, experiment, fold, ecfg.train.checkpoint))
         device = pick_device(ecfg)
         model, state = load_model_for_inference(Path(record[-1]["path"]), comp, device)
         rt = make_runtime(ecfg, device, tuple(state["mean"].tolist()), tuple(state["std"].tolist()))

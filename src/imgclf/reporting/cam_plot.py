@@ -38,5 +38,5 @@ def plot_cam_grid(cells: Sequence[CamCell], classes: Sequence[str], per_kind: in
     for j in range(cols):
         axes[0, j].text(0.5, 1.45, "correct" if j < per_kind else "wrong", transform=axes[0, j].transAxes,
                         ha="center", fontsize=8, weight="bold")
-    fig.suptitle("Grad-CAM of OOF images (each by its own fold's best.pt)", fontsize=9)
+    fig.suptitle("Grad-CAM of OOF images (each by its own fold's model)", fontsize=9)
     save_figure(fig, target)

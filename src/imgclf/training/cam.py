@@ -1,6 +1,6 @@
 """Class-activation maps (Grad-CAM, from the ``grad-cam`` package) for a few correct and a few wrong
 out-of-fold images of every class: each image is explained by the checkpoint that never trained on
-it (fold k's best.pt on fold k's validation rows), so the maps show what the OOF predictions saw.
+it (fold k's checkpoint on fold k's validation rows), so the maps show what the OOF predictions saw.
 
 The target layer is the backbone's deepest feature stage as timm's ``feature_info`` names it, so any
 timm CNN and the multi-head mask model (whose ``backbone`` is a timm model) work without a table of
@@ -11,6 +11,7 @@ warning line: the figures are a view of the run, never a reason to fail it.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -83,10 +84,10 @@ def cam_overlays(model: nn.Module, images: np.ndarray, targets: list[int], rt) -
                      for im, m in zip(images, maps, strict=True)])
 
 
-def _fold_cells(paths: Paths, comp: Competition, fold: int, picks: list[dict], rows: np.ndarray,
-                probs: np.ndarray, experiment: str | None) -> list[CamCell]:
+def _fold_cells(ckpt: Path, comp: Competition, picks: list[dict], rows: np.ndarray,
+                probs: np.ndarray) -> list[CamCell]:
     device = torch.device("cpu")  # a handful of images: not worth a GPU's start-up, and deterministic
-    model, state = load_model_for_inference(paths.best_ckpt(fold, experiment), comp, device)
+    model, state = load_model_for_inference(ckpt, comp, device)
     trained = state_config(state)  # the fold's own side and crop, whatever the caller's config says
     rt = make_runtime(trained, device, tuple(state["mean"].tolist()), tuple(state["std"].tolist()))
     size, crop = int(trained.data.image_size), competition_crop(trained.data, comp)
@@ -115,7 +116,8 @@ def write_cam_grid(cfg: Config, paths: Paths, comp: Competition, oof: pd.DataFra
         cells = []
         for fold in sorted({int(folds[p["row"]]) for p in picks}):
             mine = [p for p in picks if folds[p["row"]] == fold]
-            cells += _fold_cells(paths, comp, fold, mine, rows, probs, experiment)
+            ckpt = paths.model_ckpt(fold, experiment, cfg.train.checkpoint)
+            cells += _fold_cells(ckpt, comp, mine, rows, probs)
         write_csv(out / "cam.csv", pd.DataFrame([
             {"id": comp.train["id"].iloc[rows[p["row"]]], "fold": int(folds[p["row"]]),
              "class": comp.classes[p["class"]], "kind": p["kind"], "explains": comp.classes[p["target"]],

@@ -1,6 +1,6 @@
 """Checkpoints as plain dicts of tensors and Python primitives: written atomically, read with
 ``torch.load(weights_only=True)`` so loading never unpickles arbitrary objects. Also the seeding and
-RNG states that exact resume depends on, and a trained model rebuilt from its best.pt alone."""
+RNG states that exact resume depends on, and a trained model rebuilt from its best.pt or last.pt alone."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from imgclf.atomic import atomic_path
 from imgclf.config.schema import validate_config
 from imgclf.data.competition import Competition
 from imgclf.errors import UserError
+from imgclf.models.backbone import norm_stats
 from imgclf.models.factory import build_model
 from imgclf.models.ordinal import output_width
 from imgclf.training.distributed import DistInfo, on_main
@@ -72,14 +73,26 @@ def read_checkpoint(path: Path, comp: Competition) -> dict:
     return state
 
 
+def evaluated_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights a checkpoint was validated with: best.pt's, or in last.pt (a training state) the
+    moving average when the run kept one, else the model's."""
+    if "optimizer" not in state:
+        return state["model"]
+    ema = state.get("ema")
+    return state["model"] if ema is None else {k.removeprefix("module."): v for k, v in ema.items()}
+
+
 def load_model_for_inference(ckpt_path: Path, comp: Competition, device: torch.device,
                              info: DistInfo | None = None) -> tuple[nn.Module, dict]:
-    """Rebuild the model from a best.pt alone (its stored config), on ``device`` in eval mode; under
-    DDP (``info``) rank 0 reads the file for every rank."""
+    """Rebuild the model from a best.pt or last.pt alone (its stored config and evaluated weights), on
+    ``device`` in eval mode; under DDP (``info``) rank 0 reads the file for every rank."""
     state = on_main(lambda: read_checkpoint(ckpt_path, comp), info or DistInfo())
     cfg = validate_config({**state["config"], "model": {**state["config"]["model"], "pretrained": False}})
     model = build_model(cfg, output_width(cfg, comp))
-    model.load_state_dict(state["model"])
+    model.load_state_dict(evaluated_weights(state))
+    if "mean" not in state:  # a last.pt written before it stored them: the model's own statistics
+        mean, std = norm_stats(model)
+        state = {**state, "mean": torch.tensor(mean), "std": torch.tensor(std)}
     return model.to(device).eval(), state
 
 

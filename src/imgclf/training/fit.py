@@ -99,7 +99,8 @@ def _validate(run: FoldRun) -> tuple[np.ndarray, np.ndarray]:
 def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fold: int,
              experiment: str | None = None, report: EpochReport | None = None,
              student: StudentFold | None = None, trackers: FoldTrackers | None = None) -> float:
-    """Train ``fold`` (resuming from last.pt if present); returns the validation score of best.pt.
+    """Train ``fold`` (resuming from last.pt if present); returns the validation score of the weights
+    that predictions use (``train.checkpoint``: the last epoch's, or the best epoch's).
 
     Under torchrun every rank trains its share of each epoch; rank 0 alone reads last.pt (handing it
     to the others) and writes checkpoints, history, TensorBoard logs and plots.
@@ -135,7 +136,7 @@ def run_fold(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fo
 
 
 def kept_score(run: FoldRun) -> float:
-    """The validation score of the weights that best.pt holds (train.checkpoint)."""
+    """The validation score of the weights that predictions use (train.checkpoint)."""
     if run.cfg.train.checkpoint == "best" or not run.history:
         return float(run.tracker.best)
     return float(run.history[-1]["score"])
@@ -143,8 +144,7 @@ def kept_score(run: FoldRun) -> float:
 
 def _train_epochs(run: FoldRun, paths: Paths, experiment: str | None, writer: object | None,
                   report: EpochReport | None, trackers: FoldTrackers | None = None) -> None:
-    """The remaining epochs: after each, best.pt (every epoch, or when it improved under
-    ``train.checkpoint: best``), last.pt and history.csv on rank 0."""
+    """The remaining epochs: after each, best.pt (when it improved), last.pt and history.csv on rank 0."""
     cfg, fold, info = run.cfg, run.fold, run.dist
     while run.epoch < cfg.train.epochs and not _early_stop(run):
         row = train_epoch(run)
@@ -153,7 +153,7 @@ def _train_epochs(run: FoldRun, paths: Paths, experiment: str | None, writer: ob
         run.history.append(row)
         run.schedule.after_epoch(run.epoch, row["score"])
         if info.is_main:
-            if improved or cfg.train.checkpoint == "last":
+            if improved:
                 save_checkpoint(_best_state(run), paths.best_ckpt(fold, experiment))
             save_checkpoint(run.state(), paths.last_ckpt(fold, experiment))
             write_history(run, paths.history_csv(fold, experiment))
@@ -173,6 +173,6 @@ def _early_stop(run: FoldRun) -> bool:
 
 
 def _best_state(run: FoldRun) -> dict:
-    return {"model": run.eval_model().state_dict(), "epoch": run.epoch, "score": kept_score(run),
+    return {"model": run.eval_model().state_dict(), "epoch": run.epoch, "score": run.tracker.best,
             "metric": run.cfg.metric, "classes": run.comp.classes, "config": run.cfg.to_dict(),
             "mean": run.rt.mean.flatten().cpu() / 255, "std": run.rt.std.flatten().cpu() / 255}

@@ -23,6 +23,7 @@ from imgclf.models.factory import build_loss, build_model
 from imgclf.models.ordinal import output_width
 from imgclf.paths import Paths
 from imgclf.training.checkpoint import (
+    evaluated_weights,
     read_checkpoint,
     rng_state,
     seed_everything,
@@ -86,6 +87,7 @@ class FoldRun:
             "tracker": [self.tracker.best, self.tracker.best_epoch, self.tracker.bad_epochs,
                         self.tracker.best_loss],
             "rng": rng_state(), "classes": self.comp.classes, "config": self.cfg.to_dict(),
+            "mean": self.rt.mean.flatten().cpu() / 255, "std": self.rt.std.flatten().cpu() / 255,
         }
 
     def restore(self, state: dict) -> None:
@@ -114,7 +116,7 @@ def build_fold_run(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarr
     device = device_for(info, pick_device(cfg))
     model, rt = _model_and_runtime(cfg, comp, device, info)
     if student is not None and student.init_weights is not None:  # before the EMA copies the model
-        model.load_state_dict(read_checkpoint(student.init_weights, comp)["model"])
+        model.load_state_dict(evaluated_weights(read_checkpoint(student.init_weights, comp)))
     tr, va = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
     # Training targets may differ from the scored labels (mask layout: data.mask_train_old_age_threshold).
     labels = comp.labels

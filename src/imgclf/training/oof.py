@@ -29,11 +29,13 @@ from imgclf.training.status import print_cv
 
 def predict_fold_oof(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, fold: int,
                      experiment: str | None = None, views: list[str] | None = None) -> pd.DataFrame:
-    """The fold's validation probabilities from its best checkpoint, keyed by id (under DDP: every
-    rank predicts its share of the rows, each row exactly once, and every rank gets them all)."""
+    """The fold's validation probabilities from its checkpoint (``train.checkpoint``), keyed by id
+    (under DDP: every rank predicts its share of the rows, each row exactly once, and every rank gets
+    them all)."""
     info = dist_info()
     device = device_for(info, pick_device(cfg))
-    model, state = load_model_for_inference(paths.best_ckpt(fold, experiment), comp, device, info)
+    ckpt = paths.model_ckpt(fold, experiment, cfg.train.checkpoint)
+    model, state = load_model_for_inference(ckpt, comp, device, info)
     rt = make_runtime(cfg, device, tuple(state["mean"].tolist()), tuple(state["std"].tolist()))
     if not info.is_main:
         rt.progress = False
