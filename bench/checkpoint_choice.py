@@ -89,8 +89,7 @@ def main() -> None:
             rows.append(f"| {data.name} | {variant} | {s['oof_accuracy']:.4f} | {s['oof_log_loss']:.4f} | "
                         f"{s['test_accuracy']:.4f} | {s['test_f1_macro']:.4f} | {s['epochs']} |")
     head = "| set | checkpoint | OOF acc | OOF log loss | test acc | test F1 | epoch kept per fold |"
-    text = "\n".join([head,
-                      "|---|---|---|---|---|---|---|", *rows])
+    text = "\n".join([head, "|---|---|---|---|---|---|---|", *rows])
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "checkpoint_choice.md").write_text(text + "\n")

@@ -72,10 +72,15 @@ def check_folds_finished(paths: Paths, experiment: str, n_folds: int, need_check
                             f"--folds {fold} --set experiment={experiment}")
 
 
+def checkpoint_files(paths: Paths, experiment: str, n_folds: int) -> list[Path]:
+    """Every fold's best.pt and last.pt: either may be the one predictions use (train.checkpoint)."""
+    return [p for k in range(n_folds) for p in paths.fold_checkpoints(k, experiment)]
+
+
 def checkpoint_times(paths: Paths, experiment: str, n_folds: int) -> list[int]:
-    """The modification times of every fold's best.pt and last.pt: what inference was made from
-    (either may be the one predictions use, train.checkpoint), so a retrained fold is noticed."""
-    return [p.stat().st_mtime_ns for k in range(n_folds) for p in paths.fold_checkpoints(k, experiment)]
+    """The modification times of ``checkpoint_files``: what inference was made from, so that a fold
+    retrained since is noticed."""
+    return [p.stat().st_mtime_ns for p in checkpoint_files(paths, experiment, n_folds)]
 
 
 def check_experiment_ready(paths: Paths, comp: Competition, experiment: str, n_folds: int) -> None:
@@ -85,8 +90,7 @@ def check_experiment_ready(paths: Paths, comp: Competition, experiment: str, n_f
         if not needed.is_file():
             raise UserError(f"experiment '{experiment}': {needed} missing; run pipelines/05_infer.py")
     stamp_file = paths.infer_json(experiment)
-    ckpts = [p for k in range(n_folds) for p in paths.fold_checkpoints(k, experiment)]
-    if stamp_file.is_file() and all(p.is_file() for p in ckpts):
+    if stamp_file.is_file() and all(p.is_file() for p in checkpoint_files(paths, experiment, n_folds)):
         stamp = json.loads(stamp_file.read_text()).get("stamp", {})
         if stamp.get("checkpoints") != checkpoint_times(paths, experiment, n_folds):
             raise UserError(f"experiment '{experiment}': test.csv is older than its checkpoints; "

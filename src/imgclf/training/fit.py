@@ -175,4 +175,4 @@ def _early_stop(run: FoldRun) -> bool:
 def _best_state(run: FoldRun) -> dict:
     return {"model": run.eval_model().state_dict(), "epoch": run.epoch, "score": run.tracker.best,
             "metric": run.cfg.metric, "classes": run.comp.classes, "config": run.cfg.to_dict(),
-            "mean": run.rt.mean.flatten().cpu() / 255, "std": run.rt.std.flatten().cpu() / 255}
+            **run.normalisation()}

@@ -87,8 +87,13 @@ class FoldRun:
             "tracker": [self.tracker.best, self.tracker.best_epoch, self.tracker.bad_epochs,
                         self.tracker.best_loss],
             "rng": rng_state(), "classes": self.comp.classes, "config": self.cfg.to_dict(),
-            "mean": self.rt.mean.flatten().cpu() / 255, "std": self.rt.std.flatten().cpu() / 255,
+            **self.normalisation(),
         }
+
+    def normalisation(self) -> dict:
+        """The input mean/std (0..1) the model was trained with: every checkpoint stores them, so that
+        inference from it alone normalises alike."""
+        return {"mean": self.rt.mean.flatten().cpu() / 255, "std": self.rt.std.flatten().cpu() / 255}
 
     def restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
