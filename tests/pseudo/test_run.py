@@ -137,6 +137,14 @@ def test_a_students_plan_counts_the_test_images_it_trains_on_and_keeps_the_teach
     by_epochs = cfg.updated({**soft, "pseudo.schedule": "epochs", "pseudo.student": "by_epochs"})
     run_pseudo(by_epochs, paths)
     assert json.loads(paths.plan_json("by_epochs").read_text())["plan"]["steps_per_fold"] == 18
+    # pseudo.schedule=mixed: the teacher's 3 epochs of 4 batches, each also carrying 4 test images
+    mixed = cfg.updated({**soft, "pseudo.schedule": "mixed", "pseudo.student": "mixed"})
+    run_pseudo(mixed, paths)
+    plan = json.loads(paths.plan_json("mixed").read_text())["plan"]
+    assert (plan["epochs"], plan["steps_per_epoch"], plan["steps_per_fold"]) == (3, 4, 12)
+    assert plan["fold_seconds"] == pytest.approx(2 * teacher_plan["fold_seconds"], rel=0.01)
+    history = pd.read_csv(paths.history_csv(0, "mixed"))
+    assert len(history) == 3
 
 
 def test_a_second_round_student_starts_from_its_own_folds_teacher(taught):

@@ -126,7 +126,7 @@ def test_bf16_autocast_on_cpu_trains():
     assert rt.amp_dtype == torch.bfloat16 and rt.scaler is None
     assert cpu_runtime(tiny_config()).amp_dtype is None  # auto: off on CPU
     images, labels = class_images(64, seed=1)
-    torch.manual_seed(0)  # its own weights: unseeded, it drew them from whatever earlier tests left (nan once)
+    torch.manual_seed(0)  # its own weights: unseeded, it drew what earlier tests left (nan once)
     model = build_model(cfg, 3)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
     loss_fn = build_loss(cfg, np.bincount(labels))

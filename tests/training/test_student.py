@@ -11,8 +11,9 @@ import pytest
 
 from imgclf.errors import UserError
 from imgclf.training.cv import run_cv
+from imgclf.training.dataset import make_loader, train_batches
 from imgclf.training.fold import build_fold_run
-from imgclf.training.student import ExtraRows, StudentFold, combine
+from imgclf.training.student import ExtraRows, MixedBatches, StudentFold, combine
 from tests.data.test_extra import write_extra_folders
 from tests.helpers.trainkit import competition
 
@@ -62,3 +63,35 @@ def test_combine_widens_class_indices_to_the_distillation_width():
     expected = [[1, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 1], [0, 0, 0, 0.2, 0.3, 0.5]]
     assert np.allclose(rows.targets, expected)
     assert rows.images is None and list(rows.files) == ["a", "b", "c"]
+
+
+def test_mixed_batches_pass_over_the_labelled_rows_once_with_pseudo_rows_drawn_without_replacement():
+    labelled = [5, 3, 9, 1, 7, 0, 2, 8]  # an epoch's order of the labelled rows
+    pseudo = np.arange(10, 15)
+    batches = list(MixedBatches(labelled, pseudo, batch=3, per_batch=2, seed=4))
+    assert len(batches) == len(MixedBatches(labelled, pseudo, 3, 2, 4)) == train_batches(8, 3) == 2
+    assert [b[:3] for b in batches] == [[5, 3, 9], [1, 7, 0]]  # the order given; the partial batch dropped
+    drawn = [row for b in batches for row in b[3:]]
+    assert len(drawn) == 4 and len(set(drawn)) == 4 and set(drawn) <= set(pseudo)
+    six = [row for b in MixedBatches(list(range(18)), pseudo, 3, 2, 4) for row in b[3:]]
+    assert sorted(six[:5]) == list(pseudo) and len(six) == 12  # all of them before any comes twice
+    assert six != [row for b in MixedBatches(list(range(18)), pseudo, 3, 2, 5) for row in b[3:]]
+
+
+def test_a_mixed_student_epoch_is_the_teachers_batches_each_carrying_pseudo_rows(tmp_path):
+    cfg, paths, comp, folds = competition(tmp_path, "train.epochs=1", "train.batch_size=8",
+                                          "pseudo.schedule=mixed", "pseudo.batch_ratio=0.5")
+    test_files = comp.test["path"].to_numpy()
+    student = StudentFold(fold=0, extra=ExtraRows(test_files, np.zeros(len(test_files), dtype=np.int64)))
+    run = build_fold_run(cfg, paths, comp, folds, 0, paths.fold_dir(0), student)
+    n_labelled = int((folds != 0).sum())
+    assert run.train_ds.pseudo_from == n_labelled and len(run.train_ds) == n_labelled + len(test_files)
+    loader = make_loader(run.train_ds, cfg, run.rt.device, train=True, seed=1)
+    batches = [rows.tolist() for _, _, rows in loader]
+    assert len(batches) == train_batches(n_labelled, 8)
+    assert all(len(b) == 12 for b in batches)  # 8 labelled rows, then 0.5 x 8 test images
+    assert all(max(b[:8]) < n_labelled <= min(b[8:]) for b in batches)
+    assert len({row for b in batches for row in b[:8]}) == 8 * len(batches)  # each labelled row once at most
+    plain = cfg.updated({"pseudo.schedule": "steps"})
+    every_row = make_loader(run.train_ds, plain, run.rt.device, train=True)
+    assert len(every_row) == train_batches(len(run.train_ds), 8)

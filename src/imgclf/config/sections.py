@@ -222,12 +222,18 @@ class PseudoConfig(Section):
     alpha: float = Field(0.5, ge=0, le=1)  # distill: weight of the hard-label loss
     overrides: dict[str, Any] = Field(default_factory=dict)  # the student's own keys: {model.name: ...}
     # steps: the student trains as many optimiser steps per fold as its teacher (fewer epochs over
-    # more rows), so that a gain is the pseudo-labels', not more updates; epochs: the teacher's epochs
-    schedule: Literal["steps", "epochs"] = "steps"
+    # more rows), so that a gain is the pseudo-labels', not more updates; epochs: the teacher's epochs;
+    # mixed: the teacher's batches of labelled images, each carrying batch_ratio x as many pseudo rows
+    schedule: Literal["steps", "epochs", "mixed"] = "steps"
+    batch_ratio: float = Field(1.0, gt=0)  # mixed: pseudo-labelled rows per labelled row in a batch
     # scratch: the student starts from new weights; teacher: fold k's student starts from fold k's
     # teacher weights (the checkpoint that made its targets: one teacher of the student's model), a
     # second round as Kagglers run it
     init: Literal["scratch", "teacher"] = "scratch"
+
+    def rows_per_batch(self, batch: int) -> int:
+        """``schedule: mixed``: the pseudo-labelled rows a batch of ``batch`` labelled images carries."""
+        return max(1, round(batch * self.batch_ratio))
 
     @model_validator(mode="after")
     def _one_selection(self) -> PseudoConfig:

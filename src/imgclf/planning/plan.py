@@ -128,15 +128,21 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
     rough estimate of ``Hardware.images_per_s``)."""
     pc = cfg.plan
     size = cfg.data.image_size or plan_image_size(stats.side, cfg.data.max_auto_image_size, hw)
-    per_fold = max(1, fold_train_rows(stats.n_train, stats.n_folds) + stats.n_extra)
+    # pseudo.schedule mixed: an epoch passes over the train images, each batch carrying pseudo rows
+    mixed = bool(stats.n_extra) and cfg.pseudo.schedule == "mixed"
+    per_fold = max(1, fold_train_rows(stats.n_train, stats.n_folds) + (0 if mixed else stats.n_extra))
     batch = cfg.train.batch_size or plan_batch_size(per_fold, hw)
     steps_per_epoch = max(1, per_fold // batch) if per_fold > batch else 1
     rate = (rate_of or hw.images_per_s)(size, batch)
-    extra = f" ({stats.n_extra} of them beyond the train images)" if stats.n_extra else ""
+    extra = f" ({stats.n_extra} of them beyond the train images)" if stats.n_extra and not mixed else ""
     reasons = [f"{per_fold} training images per fold{extra} -> batch {batch}, "
                f"{steps_per_epoch} steps per epoch",
                f"~{rate:.0f} training images/s on {hw.device} "
                f"({'measured' if rate_of else 'rough estimate'})"]
+    if mixed:
+        ride = cfg.pseudo.rows_per_batch(batch)
+        reasons.append(f"each batch also carries {ride} pseudo-labelled rows (pseudo.schedule=mixed)")
+        rate *= batch / (batch + ride)  # the time per step grows with the rows it carries
     wanted = max(pc.min_steps, pc.epochs_for_large * steps_per_epoch)
     if wanted == pc.min_steps:
         reasons.append(f"small data: at least {pc.min_steps} optimiser steps per fold")

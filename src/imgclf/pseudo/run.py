@@ -80,15 +80,18 @@ def step_matched(scfg: Config, teacher: Config, n_train: int, n_folds: int, extr
     steps as its teacher's did, over the fold's train images plus ``extra_rows`` (the selected, or
     every, test image). Trained for the teacher's epochs, a student with 4x the rows gets 4x the
     updates, and a teacher trained that long beat it (bench/pseudo_gain.py): the gain was the
-    updates'. A ``train.epochs`` in ``pseudo.overrides`` wins."""
-    if scfg.pseudo.schedule != "steps" or "train.epochs" in scfg.pseudo.overrides:
+    updates'. ``mixed``: as many steps too, each an epoch's batch of the fold's train images (the
+    pseudo-labelled rows ride along). A ``train.epochs`` in ``pseudo.overrides`` wins."""
+    schedule = scfg.pseudo.schedule
+    if schedule == "epochs" or "train.epochs" in scfg.pseudo.overrides:
         return scfg
     per_fold = fold_train_rows(n_train, n_folds)
     teacher_steps = teacher.train.epochs * train_batches(per_fold, teacher.train.batch_size)
-    student_batches = train_batches(per_fold + extra_rows, scfg.train.batch_size)
+    student_batches = train_batches(per_fold + (0 if schedule == "mixed" else extra_rows),
+                                    scfg.train.batch_size)
     epochs = max(1, round(teacher_steps / student_batches))
     log.info("pseudo: the student trains %d epochs of %d steps, the teacher's %d steps per fold "
-             "(pseudo.schedule=steps)", epochs, student_batches, teacher_steps)
+             "(pseudo.schedule=%s)", epochs, student_batches, teacher_steps, schedule)
     return scfg.updated({"train.epochs": epochs})
 
 

@@ -24,6 +24,7 @@ from imgclf.data.crop import CropPlan
 from imgclf.data.images import read_resized
 from imgclf.paths import Paths
 from imgclf.training.distributed import DistInfo, available_cpus
+from imgclf.training.student import MixedBatches
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ class ImageDataset(Dataset):
 
     def __init__(self, paths: list[Path] | np.ndarray, labels: np.ndarray | None, size: int,
                  transform: A.Compose | None = None, images: np.ndarray | None = None,
-                 crop: CropPlan | None = None):
+                 crop: CropPlan | None = None, pseudo_from: int | None = None):
         self.paths = [str(p) for p in paths]
+        self.pseudo_from = pseudo_from  # rows from here on are a student's pseudo-labelled test images
         self.crop = crop  # applied when decoding from the files (the cache has it baked in)
         self.labels = np.full(len(self.paths), -1, dtype=np.int64) if labels is None else np.asarray(labels)
         self.size = size
@@ -108,38 +110,61 @@ def train_batches(n_train: int, batch_size: int, world: int = 1) -> int:
     return max(1, per_rank // batch_size) if per_rank > batch_size else 1
 
 
+def epoch_rows(dataset: ImageDataset, cfg: Config) -> int:
+    """The rows an epoch passes over: every row, or under ``pseudo.schedule: mixed`` the labelled
+    ones (the pseudo-labelled rows ride along in each batch)."""
+    mixed = dataset.pseudo_from is not None and cfg.pseudo.schedule == "mixed"
+    return dataset.pseudo_from if mixed else len(dataset)
+
+
 def make_loader(dataset: ImageDataset, cfg: Config, device: torch.device, train: bool,
                 seed: int = 0, labels_for_sampler: np.ndarray | None = None,
                 dist: DistInfo | None = None, epoch: int = 0, rows: np.ndarray | None = None) -> DataLoader:
     """``dist`` (training under DDP): this rank's share of the epoch, drawn from ``seed`` + ``epoch``;
     ``rows`` (evaluation): predict only these rows, in this order."""
     workers = auto_num_workers(cfg, device, dataset.images is not None)
-    batch = cfg.train.batch_size if train else cfg.infer.batch_size
+    common = {"num_workers": workers, "pin_memory": device.type == "cuda", "persistent_workers": False,
+              "worker_init_fn": _worker_init, "generator": torch.Generator().manual_seed(seed)}
     world, rank = (dist.world, dist.rank) if dist is not None and dist.enabled else (1, 0)
+    n = epoch_rows(dataset, cfg) if train else len(dataset)
     sampler: Sampler | list[int] | None = None
-    if train and cfg.train.sampler == "weighted":
-        if np.issubdtype(np.asarray(labels_for_sampler).dtype, np.floating):  # regression: its quintiles
-            labels_for_sampler = np.digitize(labels_for_sampler,
-                                             np.quantile(labels_for_sampler, [0.2, 0.4, 0.6, 0.8]))
-        counts = np.bincount(labels_for_sampler).astype(float)
-        weights = 1.0 / counts[labels_for_sampler]
+    if train:
+        labels = None if labels_for_sampler is None else np.asarray(labels_for_sampler)[:n]
+        sampler = _train_sampler(n, cfg, labels, seed, world, rank, epoch)
+    elif rows is not None:
+        sampler = rows.tolist()
+    if train and n < len(dataset):
+        order = list(sampler) if sampler is not None else torch.randperm(
+            n, generator=torch.Generator().manual_seed(seed)).tolist()
+        batches = MixedBatches(order, np.arange(n, len(dataset)), cfg.train.batch_size,
+                               cfg.pseudo.rows_per_batch(cfg.train.batch_size), seed + 7919 * rank)
+        return DataLoader(dataset, batch_sampler=batches, **common)
+    batch = cfg.train.batch_size if train else cfg.infer.batch_size
+    return DataLoader(dataset, batch_size=batch, shuffle=train and sampler is None, sampler=sampler,
+                      drop_last=train and (len(sampler) if sampler is not None else n) > batch, **common)
+
+
+def _train_sampler(n: int, cfg: Config, labels: np.ndarray | None, seed: int, world: int, rank: int,
+                   epoch: int) -> Sampler | None:
+    """Training rows 0..n-1 in this epoch's order: class-balanced (``train.sampler: weighted``),
+    this rank's share under DDP, or None (a plain shuffle)."""
+    sampler: Sampler | None = None
+    if cfg.train.sampler == "weighted":
+        if np.issubdtype(labels.dtype, np.floating):  # regression: its quintiles
+            labels = np.digitize(labels, np.quantile(labels, [0.2, 0.4, 0.6, 0.8]))
+        counts = np.bincount(labels).astype(float)
+        weights = 1.0 / counts[labels]
         if world > 1:
             sampler = DistributedWeightedSampler(weights, world, rank, seed)
         else:
             sampler = WeightedRandomSampler(torch.as_tensor(weights), num_samples=len(weights),
                                             replacement=True, generator=torch.Generator().manual_seed(seed))
-    elif train and world > 1:
+    elif world > 1:
         # pads with repeated images so every rank has as many batches (DDP steps in lockstep)
-        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
-    elif not train and rows is not None:
-        sampler = rows.tolist()
+        sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed)
     if hasattr(sampler, "set_epoch"):
         sampler.set_epoch(epoch)  # type: ignore[union-attr]
-    return DataLoader(
-        dataset, batch_size=batch, shuffle=train and sampler is None, sampler=sampler,
-        drop_last=train and (len(sampler) if sampler is not None else len(dataset)) > batch,
-        num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=False,
-        worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(seed))
+    return sampler
 
 
 def files_fingerprint(paths: list[Path] | np.ndarray, size: int, crop: CropPlan | None = None) -> str:

@@ -29,7 +29,7 @@ from imgclf.training.checkpoint import (
     seed_everything,
     set_rng_state,
 )
-from imgclf.training.dataset import ImageDataset, decoded_cache, table_images, train_batches
+from imgclf.training.dataset import ImageDataset, decoded_cache, epoch_rows, table_images, train_batches
 from imgclf.training.distributed import (
     DistInfo,
     device_for,
@@ -129,7 +129,8 @@ def build_fold_run(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarr
     train_ds, valid_ds = _datasets(cfg, paths, comp, (tr, fit_labels[tr]), (va, labels[va]), info, student)
     soft = train_ds.labels.ndim == 2 and not comp.multi_label
     tc = cfg.train
-    updates_per_epoch = -(-train_batches(len(train_ds), tc.batch_size, info.world) // tc.accum_steps)
+    batches = train_batches(epoch_rows(train_ds, cfg), tc.batch_size, info.world)
+    updates_per_epoch = -(-batches // tc.accum_steps)
     optimizer = build_optimizer(model, tc)
     metric = get_metric(cfg.metric, comp.task)
     schedule = LRSchedule(optimizer, tc, updates_per_epoch, metric.greater_is_better)
@@ -195,8 +196,10 @@ def _datasets(cfg: Config, paths: Paths, comp: Competition, train: tuple[np.ndar
     if student is not None and student.extra is not None:
         parts.append(student.extra)
     rows = combine(parts, comp.num_classes) if len(parts) > 1 else parts[0]
+    pseudo = 0 if student is None or student.extra is None else len(student.extra.files)
+    pseudo_from = len(rows.files) - pseudo if pseudo else None
     train_ds = ImageDataset(rows.files, rows.targets, size, train_transform(cfg.augment, size), rows.images,
-                            crop)
+                            crop, pseudo_from)
     valid_ds = ImageDataset(files[va], valid_labels, size, None, None if images is None else images[va], crop)
     return train_ds, valid_ds
 
