@@ -8,6 +8,7 @@ through unchanged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,6 +40,14 @@ def is_better(new: float, old: float | None, greater_is_better: bool) -> bool:
     if old is None or np.isnan(old):
         return not np.isnan(new)
     return new > old if greater_is_better else new < old
+
+
+def paired_noise(before: np.ndarray, after: np.ndarray) -> float:
+    """The standard error of the change in accuracy between two predictions of the same rows: the
+    square root of the rows whose predicted class changed, over the rows (McNemar's reasoning: only
+    those rows can move the score, each by one row's worth)."""
+    changed = int((before.argmax(axis=1) != after.argmax(axis=1)).sum())
+    return math.sqrt(changed) / len(before)
 
 
 def _labels(fn: Callable, **kw) -> Callable[[np.ndarray, np.ndarray], float]:

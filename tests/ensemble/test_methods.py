@@ -7,6 +7,8 @@ import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
 from imgclf.ensemble.methods import (
+    METHODS,
+    Blend,
     choose_method,
     fit_weights,
     hard_vote,
@@ -67,6 +69,36 @@ def test_weighted_vote_beats_best_single_model_on_complementary_models():
     assert ACC(labels, blends["weighted_nested"].oof) >= max(singles) + 0.15  # and it holds out of fold
     assert choose_method(blends, labels, ACC, "auto") in {"weighted", "stacking"}
     assert choose_method(blends, labels, ACC, "geometric") == "geometric"
+
+
+def _blends_where_stacking_changes(n_changed: int, n_fixed: int) -> tuple[dict, np.ndarray]:
+    """80 rows, 3 classes; every method predicts as the plain mean (60 right) except stacking,
+    which changes the class of ``n_changed`` rows: ``n_fixed`` wrong ones made right, the others
+    right ones made wrong, then as many wrong ones made right (a net gain of ``n_fixed`` rows
+    when the others come in pairs)."""
+    labels = np.arange(80) % 3
+    mean = np.eye(3)[labels] * 0.6 + 0.1
+    mean[60:] = np.eye(3)[(labels[60:] + 1) % 3] * 0.6 + 0.1  # rows 60-79 wrong
+    stacked = mean.copy()
+    swaps = (n_changed - n_fixed) // 2
+    made_right = list(range(60, 60 + n_fixed + swaps))
+    made_wrong = list(range(swaps))
+    stacked[made_right] = np.eye(3)[labels[made_right]] * 0.6 + 0.1
+    stacked[made_wrong] = np.eye(3)[(labels[made_wrong] + 2) % 3] * 0.6 + 0.1
+    blends = {m: Blend(m, mean, mean) for m in (*METHODS, "weighted_nested")}
+    blends["stacking"] = Blend("stacking", stacked, stacked)
+    return blends, labels
+
+
+def test_auto_keeps_the_plain_mean_unless_a_fitted_method_beats_it_by_more_than_its_paired_noise():
+    blends, labels = _blends_where_stacking_changes(n_changed=16, n_fixed=2)  # +2 rows, noise 4 rows
+    assert ACC(labels, blends["stacking"].oof) == pytest.approx(ACC(labels, blends["soft"].oof) + 2 / 80)
+    assert choose_method(blends, labels, ACC, "auto") == "soft"
+    assert choose_method(blends, labels, ACC, "stacking") == "stacking"
+    blends, labels = _blends_where_stacking_changes(n_changed=16, n_fixed=8)  # +8 rows, noise 4 rows
+    assert choose_method(blends, labels, ACC, "auto") == "stacking"
+    blends, labels = _blends_where_stacking_changes(n_changed=2, n_fixed=2)  # +2 rows, noise 1.4 rows
+    assert choose_method(blends, labels, ACC, "auto") == "stacking"
 
 
 def test_fit_weights_for_log_loss_and_single_model():

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
 import pandas as pd
 
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
-from imgclf.metrics import get_metric, is_better
+from imgclf.metrics import get_metric, is_better, paired_noise
 from imgclf.paths import Paths
 from imgclf.thresholds import tuned_score
 
@@ -61,14 +60,6 @@ def select_views(per_view: np.ndarray, labels: np.ndarray, views: list[str], met
         if is_better(score, best, metric.greater_is_better) or within_noise:
             kept, best_probs, best, best_loss = kept + group, probs, score, loss
     return sorted(kept)
-
-
-def paired_noise(before: np.ndarray, after: np.ndarray) -> float:
-    """The standard error of the change in accuracy between two predictions of the same rows: the
-    square root of the rows whose predicted class changed, over the rows (McNemar's reasoning: only
-    those rows can move the score, each by one row's worth)."""
-    changed = int((before.argmax(axis=1) != after.argmax(axis=1)).sum())
-    return math.sqrt(changed) / len(before)
 
 
 def tta_gain(cfg: Config, paths: Paths, comp: Competition, experiment: str, oof_tta: pd.DataFrame,
