@@ -138,3 +138,14 @@ def test_ordinal_and_regression_metrics_match_sklearn_and_know_their_direction()
     assert table["rmse"](y, pred) == pytest.approx(np.sqrt(np.mean((y - pred) ** 2)))
     assert greater_is_better("qwk") and not greater_is_better("rmse") and not greater_is_better("mae")
     assert set(metrics_for("regression")) == {"rmse", "mae"}
+
+
+def test_many_classes_in_a_small_fold_raise_no_regression_warning():
+    """A validation fold of 30 images over 24 classes: sklearn guesses a regression and warns on every
+    epoch's scores; the metrics keep that out of the training log."""
+    labels = np.arange(30) % 24
+    probs = np.eye(24)[labels]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert get_metric("f1_macro")(labels, probs) == 1.0
+        assert get_metric("balanced_accuracy")(labels, probs) == 1.0
