@@ -116,7 +116,8 @@ def test_a_students_plan_counts_the_test_images_it_trains_on_and_keeps_the_teach
     cfg, paths, comp, folds = competition(tmp_path, "train.epochs=3", "train.batch_size=4", n_train=36)
     run_cv(cfg, paths)
     teacher_plan = json.loads(paths.plan_json().read_text())["plan"]
-    soft = {"pseudo.enabled": True, "pseudo.mode": "soft", "pseudo.threshold": 0.05}  # top_fraction 0.5 too
+    soft = {"pseudo.enabled": True, "pseudo.mode": "soft", "pseudo.threshold": 0.05,  # top_fraction 0.5 too
+            "pseudo.schedule": "steps"}
     with caplog.at_level(logging.INFO, logger="imgclf"):
         student = run_pseudo(cfg.updated(soft), paths)["student"]
     assert "pseudo.threshold=0.05 selects the test images; pseudo.top_fraction (0.5) is ignored" \

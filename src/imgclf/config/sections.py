@@ -221,10 +221,11 @@ class PseudoConfig(Section):
     temperature: float = Field(1.0, gt=0)
     alpha: float = Field(0.5, ge=0, le=1)  # distill: weight of the hard-label loss
     overrides: dict[str, Any] = Field(default_factory=dict)  # the student's own keys: {model.name: ...}
-    # steps: the student trains as many optimiser steps per fold as its teacher (fewer epochs over
-    # more rows), so that a gain is the pseudo-labels', not more updates; epochs: the teacher's epochs;
-    # mixed: the teacher's batches of labelled images, each carrying batch_ratio x as many pseudo rows
-    schedule: Literal["steps", "epochs", "mixed"] = "steps"
+    # mixed: the teacher's batches of labelled images (its epochs and steps), each carrying batch_ratio
+    # x as many pseudo rows, so the labelled images are learnt as the teacher learnt them; steps: as
+    # many optimiser steps as the teacher over the labelled and pseudo rows together (each labelled
+    # image seen less often); epochs: the teacher's epochs over both (more updates than the teacher)
+    schedule: Literal["mixed", "steps", "epochs"] = "mixed"
     batch_ratio: float = Field(1.0, gt=0)  # mixed: pseudo-labelled rows per labelled row in a batch
     # scratch: the student starts from new weights; teacher: fold k's student starts from fold k's
     # teacher weights (the checkpoint that made its targets: one teacher of the student's model), a
