@@ -3,7 +3,7 @@ the small train set lacks, and how close (and how much faster) is a distilled sm
 
     python bench/pseudo_gain.py [--seeds 0,1] [--epochs 80] [--folds 4] [--modes hard,soft]
                                 [--big resnet18] [--small resnet10t] [--skip-distill] [--second-round]
-                                [--keep] [--threads 1]
+                                [--control] [--keep] [--threads 1]
 
 The fixture (``places<N>``, Kaggle CSV layout with ``solution.csv``) is cut from the real photos of
 ``quality_sets.py`` (no download): N classes of 24 px grayscale crops around N places of four images,
@@ -15,10 +15,11 @@ Every stage runs as the real script, outputs under ``bench/results/pseudo/work/s
 and students (the student inherits its teacher's saved config; only ``pseudo.overrides`` differ):
 ``01_eda``, ``02_folds``, ``03_train`` (teacher, ``model.name=--small``), ``05_infer``,
 ``05b_pseudo`` (``pseudo.mode=hard``, then ``soft``), ``06_ensemble`` with and without the student
-(``ensemble.experiments=[...]``). Every student trains as many optimiser steps per fold as its
-teacher (``pseudo.schedule: steps``, the default), so a gain is the pseudo-labels', not more updates
-(students trained for the teacher's epochs on 4x the rows got 4x the updates, and a teacher trained
-that long beat them); then ``03_train``
+(``ensemble.experiments=[...]``). Every student passes over its fold's train images as its teacher
+did, in as many optimiser steps, each batch carrying as many pseudo-labelled test images
+(``pseudo.schedule: mixed``, the default; ``--set pseudo.schedule=steps`` for the older schedule);
+``--control`` trains the teacher for twice its epochs, as many images as such a student sees; then
+``03_train``
 of ``--big``, ``05_infer``, ``05b_pseudo`` ``pseudo.mode=distill`` with
 ``pseudo.overrides={model.name: --small}`` (first seed only). Reported: each experiment's
 pooled OOF score (``cv.json``, and with TTA from ``infer.json``), the ensembles' OOF (``ensemble.json``
@@ -192,7 +193,15 @@ def second_round(run: Runner, exps: dict, logs: dict, ens: dict, teacher: str,
     name = f"{teacher}_hard_r2"
     student(run, exps, logs, teacher, "hard", name, args.folds, "pseudo.init=teacher")
     ens["with_hard_r2"] = run.ensemble([teacher, name])
+    twice_as_long(run, exps, teacher, args)
+
+
+def twice_as_long(run: Runner, exps: dict, teacher: str, args: argparse.Namespace) -> None:
+    """The control: the teacher's recipe for twice its epochs, no pseudo-labels (a second round's
+    steps; a mixed student's images, each step of which carries twice the teacher's)."""
     control = f"{teacher}_2x"
+    if control in exps:
+        return
     run("03_train.py", f"experiment={control}", f"model.name={args.small}", f"train.epochs={2 * args.epochs}")
     run("05_infer.py", f"ensemble.experiments=[{control}]")
     exps[control] = run.experiment(control)
@@ -230,6 +239,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
         ens[f"with_{mode}"] = run.ensemble([teacher, f"{teacher}_{mode}"])
     if args.second_round:
         second_round(run, exps, logs, ens, teacher, args)
+    if args.control:
+        twice_as_long(run, exps, teacher, args)
     result["pseudo_seconds"] = round(time.perf_counter() - t0, 1)
     if not args.skip_distill and seed == int(args.seeds.split(",")[0]):  # the first seed only
         t1 = time.perf_counter()
@@ -310,6 +321,9 @@ def main() -> None:
     p.add_argument("--big", default="resnet18", help="the distillation teacher")
     p.add_argument("--small", default="resnet10t", help="the pseudo-label teacher and the distilled student")
     p.add_argument("--skip-distill", action="store_true")
+    p.add_argument("--control", action="store_true",
+                   help="also train the teacher for twice its epochs (the control for a mixed student's "
+                        "extra compute)")
     p.add_argument("--second-round", action="store_true",
                    help="also a hard student started from its fold's teacher (pseudo.init=teacher) and "
                         "a teacher trained for both rounds' steps (the control)")
