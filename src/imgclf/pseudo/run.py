@@ -22,7 +22,7 @@ from imgclf.inference.predict import experiment_config, infer_experiment
 from imgclf.inference.predictions import selected_experiments
 from imgclf.paths import Paths
 from imgclf.planning.plan import fold_train_rows
-from imgclf.pseudo.targets import extra_row_count, student_fold
+from imgclf.pseudo.targets import check_continuous_mode, continuous_fold, extra_row_count, student_fold
 from imgclf.pseudo.teacher import FoldLogits, fold_logits, stale_checkpoints
 from imgclf.training.cv import run_cv
 from imgclf.training.dataset import table_images, train_batches
@@ -106,15 +106,19 @@ def run_pseudo(cfg: Config, paths: Paths) -> dict:
     teacher_cfg = experiment_config(cfg, paths, teachers[0])
     scfg = student_config(cfg, teacher_cfg, teachers)
     check_init(scfg, teacher_cfg, teachers)
+    check_continuous_mode(scfg, comp)
     student = scfg.experiment
     for fold in range(n_folds):  # a finished student fold whose teacher changed is refused too
         refuse_stale(paths, student, fold)  # before anything is written: a refused run changes nothing
-    if cfg.pseudo.mode != "distill" and None not in (cfg.pseudo.threshold, cfg.pseudo.top_fraction):
+    if comp.continuous:
+        log.info("pseudo: a %s task has no class probabilities to select by: every test image gets "
+                 "its teacher's number (pseudo.threshold and pseudo.top_fraction do not apply)", comp.task)
+    elif cfg.pseudo.mode != "distill" and None not in (cfg.pseudo.threshold, cfg.pseudo.top_fraction):
         log.info("pseudo.threshold=%g selects the test images; pseudo.top_fraction (%g) is ignored",
                  cfg.pseudo.threshold, cfg.pseudo.top_fraction)
     # the plan counts the rows a student fold really trains on: its train images and these
-    rows = [extra_row_count(scfg.pseudo, fold_targets(scfg, paths, comp, folds, teachers, fold),
-                            comp.multi_label) for fold in range(n_folds)]
+    rows = [extra_row_count(scfg.pseudo, fold_targets(scfg, paths, comp, folds, teachers, fold), comp)
+            for fold in range(n_folds)]
     scfg = step_matched(scfg, teacher_cfg, len(comp.train), n_folds, round(float(np.mean(rows))))
     write_text(paths.pseudo_json(student), json.dumps({"teachers": teachers, **cfg.pseudo.model_dump()},
                                                       indent=1, default=str) + "\n")
@@ -165,7 +169,10 @@ def fold_student(scfg: Config, paths: Paths, comp: Competition, folds: np.ndarra
     logits = fold_targets(scfg, paths, comp, folds, teachers, fold)
     size, crop = scfg.data.image_size, competition_crop(scfg.data, comp)
     test_images = table_images(comp.test, size, scfg, paths, "test", crop)
-    result, selection = student_fold(scfg.pseudo, comp, folds, logits, test_images)
+    if comp.continuous:
+        result, selection = continuous_fold(scfg, comp, logits, test_images)
+    else:
+        result, selection = student_fold(scfg.pseudo, comp, folds, logits, test_images)
     if scfg.pseudo.init == "teacher":  # the checkpoint that made these targets: fold k's own teacher
         result = replace(result, init_weights=Path(logits.record[0]["path"]))
     record = {"fold": fold, "checkpoints": logits.record, "selection": selection}

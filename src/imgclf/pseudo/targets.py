@@ -1,14 +1,16 @@
 """From a fold's teacher logits to the student's rows and loss: hard pseudo-labels of the confident
-test images, soft ones (probabilities at a temperature), or distillation targets on train + test."""
+test images, soft ones (probabilities at a temperature), or distillation targets on train + test;
+for an ordinal or regression task, the number the teacher predicts for every test image."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from imgclf.config.schema import PseudoConfig
+from imgclf.config.schema import Config, PseudoConfig
 from imgclf.data.competition import Competition
 from imgclf.errors import ConfigError
 from imgclf.models.losses import DistillationLoss
+from imgclf.models.ordinal import decode, head_of, target_scale
 from imgclf.pseudo.teacher import FoldLogits
 from imgclf.training.engine import sigmoid, softmax
 from imgclf.training.student import ExtraRows, StudentFold
@@ -42,11 +44,43 @@ def select_rows(probs: np.ndarray, pc: PseudoConfig, multi_label: bool) -> np.nd
     return np.sort(np.concatenate(keep))
 
 
-def extra_row_count(pc: PseudoConfig, logits: FoldLogits, multi_label: bool) -> int:
+def extra_row_count(pc: PseudoConfig, logits: FoldLogits, comp: Competition) -> int:
     """How many test images the fold's student trains on besides its train images (the plan's count)."""
-    if pc.mode == "distill":
+    if pc.mode == "distill" or comp.continuous:
         return len(logits.test)
-    return len(select_rows(probabilities_at(logits.test, 1.0, multi_label), pc, multi_label))
+    return len(select_rows(probabilities_at(logits.test, 1.0, comp.multi_label), pc, comp.multi_label))
+
+
+def check_continuous_mode(cfg: Config, comp: Competition) -> None:
+    """The modes an ordinal or regression student can learn from, refused before anything is written."""
+    if not comp.continuous:
+        return
+    mode, head = cfg.pseudo.mode, head_of(cfg, comp)
+    if mode == "distill":
+        raise ConfigError(f"pseudo.mode: distill matches class probabilities; a {comp.task} task takes "
+                          "hard or soft")
+    if mode == "soft" and comp.task == "ordinal" and head != "regression":
+        raise ConfigError(f"pseudo.mode: soft gives a grade between two; the {head} head learns whole "
+                          "grades: use pseudo.mode=hard, or model.ordinal_head=regression")
+
+
+def continuous_fold(cfg: Config, comp: Competition, logits: FoldLogits,
+                    test_images: np.ndarray | None) -> tuple[StudentFold, dict]:
+    """An ordinal or regression task's student rows: every test image with the number its teacher
+    decodes it to (no class probabilities, so no confidence to select by). ``hard``: an ordinal
+    grade rounded to the nearest one; ``soft``: the number as it is (a regression head's target)."""
+    check_continuous_mode(cfg, comp)
+    pc, head = cfg.pseudo, head_of(cfg, comp)
+    values = decode(logits.test, head, *target_scale(comp))
+    if comp.task == "ordinal" and pc.mode == "hard":
+        targets = np.clip(np.rint(values), 0, comp.num_classes - 1).astype(np.int64)
+    else:
+        targets = values.astype(np.float32)
+    files = comp.test["path"].to_numpy()
+    extra = ExtraRows(files, targets, test_images)
+    summary = {"selected": int(len(files)), "of": int(len(files)),
+               "mean_target": float(np.mean(targets)) if len(targets) else None}
+    return StudentFold(fold=logits.fold, extra=extra), summary
 
 
 def student_fold(pc: PseudoConfig, comp: Competition, folds: np.ndarray, logits: FoldLogits,
