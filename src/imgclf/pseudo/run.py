@@ -22,7 +22,7 @@ from imgclf.inference.predict import experiment_config, infer_experiment
 from imgclf.inference.predictions import selected_experiments
 from imgclf.paths import Paths
 from imgclf.planning.plan import fold_train_rows
-from imgclf.pseudo.targets import check_continuous_mode, continuous_fold, extra_row_count, student_fold
+from imgclf.pseudo.targets import check_mode, continuous_fold, extra_row_count, student_fold
 from imgclf.pseudo.teacher import FoldLogits, fold_logits, stale_checkpoints
 from imgclf.training.cv import run_cv
 from imgclf.training.dataset import table_images, train_batches
@@ -106,7 +106,7 @@ def run_pseudo(cfg: Config, paths: Paths) -> dict:
     teacher_cfg = experiment_config(cfg, paths, teachers[0])
     scfg = student_config(cfg, teacher_cfg, teachers)
     check_init(scfg, teacher_cfg, teachers)
-    check_continuous_mode(scfg, comp)
+    check_mode(scfg, comp)
     student = scfg.experiment
     for fold in range(n_folds):  # a finished student fold whose teacher changed is refused too
         refuse_stale(paths, student, fold)  # before anything is written: a refused run changes nothing

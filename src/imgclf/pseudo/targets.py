@@ -51,11 +51,14 @@ def extra_row_count(pc: PseudoConfig, logits: FoldLogits, comp: Competition) -> 
     return len(select_rows(probabilities_at(logits.test, 1.0, comp.multi_label), pc, comp.multi_label))
 
 
-def check_continuous_mode(cfg: Config, comp: Competition) -> None:
-    """The modes an ordinal or regression student can learn from, refused before anything is written."""
+def check_mode(cfg: Config, comp: Competition) -> None:
+    """The modes the task's student can learn from, refused before anything is written."""
+    mode = cfg.pseudo.mode
+    if comp.multi_label and mode == "distill":
+        raise ConfigError("pseudo.mode: distill is single-label only; a multi-label task takes soft")
     if not comp.continuous:
         return
-    mode, head = cfg.pseudo.mode, head_of(cfg, comp)
+    head = head_of(cfg, comp)
     if mode == "distill":
         raise ConfigError(f"pseudo.mode: distill matches class probabilities; a {comp.task} task takes "
                           "hard or soft")
@@ -69,7 +72,7 @@ def continuous_fold(cfg: Config, comp: Competition, logits: FoldLogits,
     """An ordinal or regression task's student rows: every test image with the number its teacher
     decodes it to (no class probabilities, so no confidence to select by). ``hard``: an ordinal
     grade rounded to the nearest one; ``soft``: the number as it is (a regression head's target)."""
-    check_continuous_mode(cfg, comp)
+    check_mode(cfg, comp)
     pc, head = cfg.pseudo, head_of(cfg, comp)
     values = decode(logits.test, head, *target_scale(comp))
     if comp.task == "ordinal" and pc.mode == "hard":
@@ -88,9 +91,7 @@ def student_fold(pc: PseudoConfig, comp: Competition, folds: np.ndarray, logits:
     """The fold's student rows (and loss), and a summary of what was selected."""
     multi = comp.multi_label
     files = comp.test["path"].to_numpy()
-    if pc.mode == "distill":
-        if multi:
-            raise ConfigError("pseudo.mode: distill is single-label only; a multi-label task takes soft")
+    if pc.mode == "distill":  # single-label: check_mode refused it for multi-label
         return _distill(pc, comp, folds, logits, files, test_images)
     probs = probabilities_at(logits.test, 1.0, multi)
     rows = select_rows(probs, pc, multi)

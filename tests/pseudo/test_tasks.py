@@ -1,5 +1,6 @@
-"""Pseudo-labels for ordinal grades and regression targets: every test image gets the number its own
-fold's teacher decodes it to (a whole grade under ``hard``), and the student trains on them."""
+"""Pseudo-labels beyond single-label classes: for ordinal grades and regression targets every test
+image gets the number its own fold's teacher decodes it to (a whole grade under ``hard``); modes a
+task cannot learn from are refused before anything is written."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from imgclf.paths import Paths
 from imgclf.pseudo.run import is_student, run_pseudo
 from imgclf.pseudo.teacher import fold_logits
 from imgclf.training.cv import run_cv
+from tests.helpers.multilabel import make_multilabel_dataset
 from tests.helpers.ordinal import make_ordinal_dataset
 from tests.helpers.runs import FAST
 
@@ -25,7 +27,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _taught(tmp_path, task: str, metric: str, *overrides: str):
-    data = make_ordinal_dataset(tmp_path / task, n_train=40, n_test=12, task=task, side=16)
+    if task == "multi_label":
+        data = make_multilabel_dataset(tmp_path / task, n_train=40, n_test=12)
+    else:
+        data = make_ordinal_dataset(tmp_path / task, n_train=40, n_test=12, task=task, side=16)
     cfg = load_config(None, [*FAST, "train.epochs=1", "train.batch_size=8", "data.image_size=16",
                              f"metric={metric}", f"paths.root={tmp_path / 'project'}", f"data.dir={data}",
                              *overrides])
@@ -72,3 +77,12 @@ def test_a_soft_grade_needs_a_regression_head(tmp_path):
     cfg, paths, _, _ = _taught(tmp_path, "ordinal", "qwk", "model.ordinal_head=classification")
     with pytest.raises(ConfigError, match="the classification head learns whole grades"):
         run_pseudo(cfg.updated({"pseudo.enabled": True, "pseudo.mode": "soft"}), paths)
+
+
+def test_a_multi_label_distillation_is_refused_before_anything_is_written(tmp_path):
+    cfg, paths, comp, _ = _taught(tmp_path, "multi_label", "f1_samples")
+    assert comp.multi_label
+    with pytest.raises(ConfigError, match="distill is single-label only"):
+        run_pseudo(cfg.updated({"pseudo.enabled": True, "pseudo.mode": "distill", "pseudo.student": "d"}),
+                   paths)
+    assert not is_student(paths, "d") and not paths.experiment_dir("d").exists()
