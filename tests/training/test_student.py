@@ -11,9 +11,9 @@ import pytest
 
 from imgclf.errors import UserError
 from imgclf.training.cv import run_cv
-from imgclf.training.dataset import make_loader, train_batches
+from imgclf.training.dataset import MixedBatches, make_loader, train_batches
 from imgclf.training.fold import build_fold_run
-from imgclf.training.student import ExtraRows, MixedBatches, StudentFold, combine
+from imgclf.training.student import ExtraRows, StudentFold, combine
 from tests.data.test_extra import write_extra_folders
 from tests.helpers.trainkit import competition
 

@@ -71,8 +71,8 @@ def continuous_fold(cfg: Config, comp: Competition, logits: FoldLogits,
                     test_images: np.ndarray | None) -> tuple[StudentFold, dict]:
     """An ordinal or regression task's student rows: every test image with the number its teacher
     decodes it to (no class probabilities, so no confidence to select by). ``hard``: an ordinal
-    grade rounded to the nearest one; ``soft``: the number as it is (a regression head's target)."""
-    check_mode(cfg, comp)
+    grade rounded to the nearest one; ``soft``: the number as it is (a regression head's target).
+    The mode was checked (``check_mode``) before any fold was made."""
     pc, head = cfg.pseudo, head_of(cfg, comp)
     values = decode(logits.test, head, *target_scale(comp))
     if comp.task == "ordinal" and pc.mode == "hard":

@@ -6,7 +6,7 @@ import errno
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,7 +24,6 @@ from imgclf.data.crop import CropPlan
 from imgclf.data.images import read_resized
 from imgclf.paths import Paths
 from imgclf.training.distributed import DistInfo, available_cpus
-from imgclf.training.student import MixedBatches
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +107,31 @@ def train_batches(n_train: int, batch_size: int, world: int = 1) -> int:
     batch_size x processes); the last partial batch is dropped unless it is the only one."""
     per_rank = -(-n_train // world)
     return max(1, per_rank // batch_size) if per_rank > batch_size else 1
+
+
+class MixedBatches(Sampler[list[int]]):
+    """``pseudo.schedule: mixed``: the batches of an epoch over the labelled rows, in ``labelled``'s
+    order (as a teacher's epoch goes: the last partial batch dropped unless it is the only one), each
+    followed by ``per_batch`` rows of ``pseudo`` drawn without replacement and reshuffled when used up.
+    The labelled images are seen as often as the teacher saw them, in as many updates; the
+    pseudo-labelled rows come on top, so a gain over the teacher is theirs (FixMatch's and Noisy
+    Student's batches: labelled and unlabelled parts at a fixed ratio)."""
+
+    def __init__(self, labelled: Sequence[int], pseudo: np.ndarray, batch: int, per_batch: int, seed: int):
+        self.labelled, self.pseudo = list(labelled), np.asarray(pseudo)
+        self.batch, self.per_batch, self.seed = batch, per_batch, seed
+
+    def __len__(self) -> int:
+        return train_batches(len(self.labelled), self.batch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng(self.seed)
+        stream: list[int] = []
+        for b in range(len(self)):
+            while len(stream) < self.per_batch:
+                stream += rng.permutation(self.pseudo).tolist()
+            yield self.labelled[b * self.batch:(b + 1) * self.batch] + stream[:self.per_batch]
+            stream = stream[self.per_batch:]
 
 
 def epoch_rows(dataset: ImageDataset, cfg: Config) -> int:

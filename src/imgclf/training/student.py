@@ -9,13 +9,11 @@ known label is its own teacher).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from torch import nn
-from torch.utils.data import Sampler
 
 
 @dataclass(frozen=True)
@@ -58,28 +56,3 @@ def sampler_labels(targets: np.ndarray, num_classes: int) -> np.ndarray:
     """One class per row for the class-balanced sampler: the (teacher's) likeliest class."""
     return targets if targets.ndim == 1 else targets[:, -num_classes:].argmax(axis=1)
 
-
-class MixedBatches(Sampler[list[int]]):
-    """``pseudo.schedule: mixed``: the batches of an epoch over the labelled rows, in ``labelled``'s
-    order (as a teacher's epoch goes: the last partial batch dropped unless it is the only one), each
-    followed by ``per_batch`` rows of ``pseudo`` drawn without replacement and reshuffled when used up.
-    The labelled images are seen as often as the teacher saw them, in as many updates; the
-    pseudo-labelled rows come on top, so a gain over the teacher is theirs (FixMatch's and Noisy
-    Student's batches: labelled and unlabelled parts at a fixed ratio)."""
-
-    def __init__(self, labelled: Sequence[int], pseudo: np.ndarray, batch: int, per_batch: int, seed: int):
-        self.labelled, self.pseudo = list(labelled), np.asarray(pseudo)
-        self.batch, self.per_batch, self.seed = batch, per_batch, seed
-
-    def __len__(self) -> int:
-        n = len(self.labelled)
-        return max(1, n // self.batch) if n > self.batch else 1
-
-    def __iter__(self) -> Iterator[list[int]]:
-        rng = np.random.default_rng(self.seed)
-        stream: list[int] = []
-        for b in range(len(self)):
-            while len(stream) < self.per_batch:
-                stream += rng.permutation(self.pseudo).tolist()
-            yield self.labelled[b * self.batch:(b + 1) * self.batch] + stream[:self.per_batch]
-            stream = stream[self.per_batch:]
