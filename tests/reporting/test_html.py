@@ -33,8 +33,9 @@ def make_artefacts(root: Path) -> Paths:
     plan = {"batch_size": 16, "epochs": 40, "steps_per_fold": 600, "warmup_epochs": 2.0, "image_size": 32,
             "reasons": ["small data: at least 600 optimiser steps per fold"]}
     evidence = {"base": 0.9, "chance": 0.34, "tolerance": 0.05, "folds": 2, "n_valid": 12,
-                "views": {"hflip": {"valid_in_view": 0.4, "keep": False},
-                          "rot90": {"valid_in_view": 0.88, "keep": True}}}
+                "tell_apart_limit": 0.65,
+                "views": {"hflip": {"valid_in_view": 0.4, "tell_apart": 0.95, "keep": False},
+                          "rot90": {"valid_in_view": 0.88, "tell_apart": 0.52, "keep": True}}}
     write_text(paths.plan_json(), json.dumps({"plan": plan, "augment": {"hflip": 0.0, "rot90": 1.0},
                                               "augment_evidence": evidence}))
     tta = {"views": ["identity", "rot90", "rot180", "rot270"], "oof_plain": 0.6, "oof_tta": 0.625,
@@ -74,7 +75,8 @@ def test_report_embeds_every_picture_and_links_artefacts(tmp_path: Path) -> None
     assert "No tuning study." in html and "model:baseline" in html
     # the plan, the probe's evidence and the TTA views kept
     assert "small data: at least 600 optimiser steps per fold" in html and "<td>rot90</td>" in html
-    assert "hflip 0.400 (off), rot90 0.880 (on)" in html
+    assert "hflip 0.400 / told apart 0.950 (off), rot90 0.880 / told apart 0.520 (on)" in html
+    assert "with an accuracy of at most 0.650" in html
     assert "<td>identity+rot90+rot180+rot270</td>" in html and "+0.0250" in html
     assert paths.report_html.stat().st_size < 400_000
 

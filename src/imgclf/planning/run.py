@@ -28,7 +28,7 @@ from imgclf.planning.plan import (
     extra_model_configs,
     make_plan,
 )
-from imgclf.planning.views import PROBE_SIDE, VIEWS, describe_views, probe_views
+from imgclf.planning.views import PROBE_SIDE, PROBE_VERSION, VIEWS, describe_views, probe_views
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def view_evidence(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarra
     digest = folds_digest(paths)
     if paths.views_json.is_file():
         saved = json.loads(paths.views_json.read_text())
-        if saved.get("folds") == digest and saved.get("seed") == cfg.seed:
+        if (saved.get("folds"), saved.get("seed"), saved.get("probe")) == (digest, cfg.seed, PROBE_VERSION):
             return saved["evidence"]
     rng = np.random.default_rng(cfg.seed)
     n = len(comp.train)
@@ -67,7 +67,7 @@ def view_evidence(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarra
     crop = competition_crop(cfg.data, comp)
     images = np.stack([read_resized(f, PROBE_SIDE, crop) for f in files])
     evidence = probe_views(images, comp.train["label"].to_numpy()[rows], folds[rows], seed=cfg.seed)
-    record = {"folds": digest, "seed": cfg.seed, "evidence": evidence}
+    record = {"folds": digest, "seed": cfg.seed, "probe": PROBE_VERSION, "evidence": evidence}
     write_text(paths.views_json, json.dumps(record, indent=1))
     return evidence
 

@@ -29,9 +29,17 @@ def plan_rows(paths: Paths, experiments: list[str]) -> tuple[list[list], str | N
 
 
 def probe_line(evidence: dict) -> str:
-    seen = ", ".join(f"{v} {e['valid_in_view']:.3f} ({'on' if e['keep'] else 'off'})"
+    seen = ", ".join(f"{v} {e['valid_in_view']:.3f}{_told(e)} ({'on' if e['keep'] else 'off'})"
                      for v, e in evidence["views"].items())
+    limit = evidence.get("tell_apart_limit")
+    told = "" if limit is None else (" A view is also on when an SVC tells images shown in it from "
+                                     f"images shown as they are with an accuracy of at most {limit:.3f} "
+                                     "(it looks like the data).")
     return (f"Augmentation probe (RBF SVC on small pixels, {evidence['folds']} folds, "
             f"{evidence['n_valid']} validation images): accuracy {evidence['base']:.3f} as they are "
             f"(chance {evidence['chance']:.3f}, tolerance {evidence['tolerance']:.3f}); "
-            f"in each view: {seen}.")
+            f"in each view (classified / told apart from the data): {seen}.{told}")
+
+
+def _told(view: dict) -> str:
+    return f" / told apart {view['tell_apart']:.3f}" if "tell_apart" in view else ""
