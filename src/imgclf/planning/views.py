@@ -62,6 +62,13 @@ def _tolerance(score: float, n: int) -> float:
     return max(0.02, 2 * math.sqrt(max(score * (1 - score), 1e-4) / max(n, 1)))
 
 
+def _pixel_svc():
+    """The classifier of both tests; imported here so that a stage that never probes does not load it."""
+    from sklearn.svm import SVC
+
+    return SVC(kernel="rbf", C=10.0, gamma="scale")
+
+
 def tell_apart(images: np.ndarray, labels: np.ndarray, view: Callable[[np.ndarray], np.ndarray],
                rng: np.random.Generator) -> float:
     """Cross-validated accuracy of an RBF SVC telling images shown in ``view`` from images shown as
@@ -69,7 +76,6 @@ def tell_apart(images: np.ndarray, labels: np.ndarray, view: Callable[[np.ndarra
     turned image of one class passing for another class does not count as passing). 0.5: the view
     looks like the data; 1.0: every turned image is recognised."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.svm import SVC
 
     rows = _subsample(len(images), MAX_TELL_APART, rng)
     shown, classes = images[rows].copy(), labels[rows]
@@ -80,8 +86,7 @@ def tell_apart(images: np.ndarray, labels: np.ndarray, view: Callable[[np.ndarra
     features = np.hstack([_features(shown), one_hot])
     splits = StratifiedKFold(n_splits=min(5, max(2, len(rows) // 20)), shuffle=True,
                              random_state=int(rng.integers(2**31)))
-    return float(cross_val_score(SVC(kernel="rbf", C=10.0, gamma="scale"), features, turned.astype(int),
-                                 cv=splits).mean())
+    return float(cross_val_score(_pixel_svc(), features, turned.astype(int), cv=splits).mean())
 
 
 def looks_like_data_limit(n: int) -> float:
@@ -97,8 +102,6 @@ def probe_views(images: np.ndarray, labels: np.ndarray, folds: np.ndarray, seed:
     Returns ``{"base": accuracy, "chance": ..., "tolerance": ..., "views": {view: {valid_in_view,
     tell_apart, keep}}, "decided": bool, "tell_apart_limit": ..., ...}``.
     """
-    from sklearn.svm import SVC  # a stage that never probes does not import sklearn's SVC
-
     rng = np.random.default_rng(seed)
     fold_ids = [int(k) for k in np.unique(folds)[:max_folds]]
     hits = {name: [] for name in ("identity", *VIEWS)}
@@ -107,7 +110,7 @@ def probe_views(images: np.ndarray, labels: np.ndarray, folds: np.ndarray, seed:
         tr, va = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         tr = tr[_subsample(len(tr), MAX_TRAIN, rng)]
         va = va[_subsample(len(va), MAX_VALID // len(fold_ids) + 1, rng)]
-        model = SVC(kernel="rbf", C=10.0, gamma="scale").fit(_features(images[tr]), labels[tr])
+        model = _pixel_svc().fit(_features(images[tr]), labels[tr])
         n_train = max(n_train, len(tr))
         truth.append(labels[va])
         hits["identity"].append(model.predict(_features(images[va])) == labels[va])
