@@ -8,6 +8,8 @@ cd "$(dirname "$0")"
 bash scripts/setup.sh
 PY=.venv/bin/python
 start=$(date +%s)
+# the training plan counts the run's time outside training from here (planning/run.py: run_elapsed)
+export IMGCLF_RUN_STARTED="$start"
 
 # Ctrl-C or SIGTERM (to this script alone, or to its whole process group) stops the running stage
 # cleanly: it abandons the current epoch, keeps last.pt of the previous one and exits 130/143; the

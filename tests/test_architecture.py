@@ -118,9 +118,18 @@ def test_the_numbered_tune_script_is_an_alias_of_tune_py() -> None:
 
 
 def test_the_stages_that_need_no_model_never_import_torch() -> None:
-    """Why stages.py imports inside each stage: the EDA, folds, ensemble and scoring start fast."""
+    """Why stages.py imports inside each stage: the EDA, folds, ensemble and scoring start fast, and
+    so do a tuning stage the budget skips and a --tuned training with nothing tuned."""
     code = ("import sys; import imgclf.stages, imgclf.eda.run, imgclf.data.folds, imgclf.data.ingest, "
-            "imgclf.ensemble.run, imgclf.ensemble.scoring; "
+            "imgclf.ensemble.run, imgclf.ensemble.scoring, imgclf.tuning.budget, imgclf.training.status; "
             "print(sorted(m for m in ('torch', 'timm', 'optuna') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_stage_imports_timm_without_wandb_and_the_wandb_tracker_still_gets_it() -> None:
+    code = ("import sys; from imgclf.cli import skip_timms_wandb_import; skip_timms_wandb_import(); "
+            "import timm; print(sys.modules['wandb'] is None); "
+            "from imgclf.training.trackers import import_wandb; print(import_wandb().__name__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "wandb"]

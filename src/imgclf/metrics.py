@@ -14,7 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn import metrics as skm
+
+
+def _sk(name: str) -> Callable:
+    """``sklearn.metrics.<name>``, imported at its first call: every stage reads the config, which
+    names the metrics, and most stages never score (sklearn's import is 2 s on two slow cores)."""
+    def call(*args: object, **kwargs: object) -> float:
+        from sklearn import metrics
+
+        return getattr(metrics, name)(*args, **kwargs)
+    call.__name__ = name
+    return call
 
 
 @dataclass(frozen=True)
@@ -66,31 +76,31 @@ def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     if len(present) < 2:
         return float("nan")
     if n == 2:
-        return skm.roc_auc_score(y, p[:, 1])
-    return float(np.mean([skm.roc_auc_score(y == k, p[:, k]) for k in present]))
+        return _sk("roc_auc_score")(y, p[:, 1])
+    return float(np.mean([_sk("roc_auc_score")(y == k, p[:, k]) for k in present]))
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
     # clip away log(0), then renormalise: probabilities read back from CSV rarely sum to exactly 1
     q = np.clip(p.astype(np.float64), 1e-15, 1.0)
-    return skm.log_loss(y, q / q.sum(axis=1, keepdims=True), labels=np.arange(p.shape[1]))
+    return _sk("log_loss")(y, q / q.sum(axis=1, keepdims=True), labels=np.arange(p.shape[1]))
 
 
 def _top_k(k: int) -> Callable[[np.ndarray, np.ndarray], float]:
     def score(y: np.ndarray, p: np.ndarray) -> float:
         if p.shape[1] <= k:
             return 1.0
-        return skm.top_k_accuracy_score(y, p, k=k, labels=np.arange(p.shape[1]))
+        return _sk("top_k_accuracy_score")(y, p, k=k, labels=np.arange(p.shape[1]))
     return score
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in [
-    Metric("accuracy", _labels(skm.accuracy_score)),
-    Metric("balanced_accuracy", _labels(skm.balanced_accuracy_score)),
-    Metric("f1_macro", _labels(skm.f1_score, average="macro", zero_division=0)),
-    Metric("f1_weighted", _labels(skm.f1_score, average="weighted", zero_division=0)),
-    Metric("precision_macro", _labels(skm.precision_score, average="macro", zero_division=0)),
-    Metric("recall_macro", _labels(skm.recall_score, average="macro", zero_division=0)),
+    Metric("accuracy", _labels(_sk("accuracy_score"))),
+    Metric("balanced_accuracy", _labels(_sk("balanced_accuracy_score"))),
+    Metric("f1_macro", _labels(_sk("f1_score"), average="macro", zero_division=0)),
+    Metric("f1_weighted", _labels(_sk("f1_score"), average="weighted", zero_division=0)),
+    Metric("precision_macro", _labels(_sk("precision_score"), average="macro", zero_division=0)),
+    Metric("recall_macro", _labels(_sk("recall_score"), average="macro", zero_division=0)),
     Metric("roc_auc", _roc_auc, needs_proba=True),
     Metric("log_loss", _log_loss, greater_is_better=False, needs_proba=True),
     Metric("top3_accuracy", _top_k(3), needs_proba=True),
@@ -139,23 +149,23 @@ def _per_label(fn: Callable) -> Callable[[np.ndarray, np.ndarray], float]:
 def _bce(y: np.ndarray, p: np.ndarray) -> float:
     """Mean column-wise binary log-loss."""
     q = np.clip(np.asarray(p, dtype=np.float64), 1e-15, 1 - 1e-15)
-    return float(np.mean([skm.log_loss(y[:, k], q[:, k], labels=[0, 1]) for k in range(y.shape[1])]))
+    return float(np.mean([_sk("log_loss")(y[:, k], q[:, k], labels=[0, 1]) for k in range(y.shape[1])]))
 
 
 MULTILABEL_METRICS: dict[str, Metric] = {m.name: m for m in [
-    Metric("f1_samples", _label_metric(skm.f1_score, average="samples"), thresholded=True,
+    Metric("f1_samples", _label_metric(_sk("f1_score"), average="samples"), thresholded=True,
            fast=_fast_fbeta(1, 1)),
-    Metric("f2_samples", _label_metric(skm.fbeta_score, beta=2, average="samples"), thresholded=True,
+    Metric("f2_samples", _label_metric(_sk("fbeta_score"), beta=2, average="samples"), thresholded=True,
            fast=_fast_fbeta(2, 1)),
-    Metric("f1_macro", _label_metric(skm.f1_score, average="macro"), thresholded=True,
+    Metric("f1_macro", _label_metric(_sk("f1_score"), average="macro"), thresholded=True,
            fast=_fast_fbeta(1, 0)),
-    Metric("f1_micro", _label_metric(skm.f1_score, average="micro"), thresholded=True,
+    Metric("f1_micro", _label_metric(_sk("f1_score"), average="micro"), thresholded=True,
            fast=_fast_fbeta(1, None)),
     # exact-match (subset) accuracy: what the default metric means for a multi-label competition
-    Metric("accuracy", lambda y, p: skm.accuracy_score(np.asarray(y).astype(int), _binary(p)),
+    Metric("accuracy", lambda y, p: _sk("accuracy_score")(np.asarray(y).astype(int), _binary(p)),
            thresholded=True, fast=_fast_subset),
-    Metric("roc_auc", _per_label(skm.roc_auc_score), needs_proba=True),
-    Metric("average_precision", _per_label(skm.average_precision_score), needs_proba=True),
+    Metric("roc_auc", _per_label(_sk("roc_auc_score")), needs_proba=True),
+    Metric("average_precision", _per_label(_sk("average_precision_score")), needs_proba=True),
     Metric("log_loss", _bce, greater_is_better=False, needs_proba=True),
 ]}
 
@@ -182,16 +192,16 @@ def _kappa(weights: str) -> Callable[[np.ndarray, np.ndarray], float]:
         y, g = _grades(y, p)
         if len(np.unique(np.concatenate([y, g]))) < 2:  # sklearn divides 0 by 0 there
             return float(np.array_equal(y, g))
-        return skm.cohen_kappa_score(y, g, weights=weights)
+        return _sk("cohen_kappa_score")(y, g, weights=weights)
     return score
 
 
 def _rmse(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.sqrt(skm.mean_squared_error(np.asarray(y, dtype=float), _column(p))))
+    return float(np.sqrt(_sk("mean_squared_error")(np.asarray(y, dtype=float), _column(p))))
 
 
 def _mae(y: np.ndarray, p: np.ndarray) -> float:
-    return skm.mean_absolute_error(np.asarray(y, dtype=float), _column(p))
+    return _sk("mean_absolute_error")(np.asarray(y, dtype=float), _column(p))
 
 
 REGRESSION_METRICS: dict[str, Metric] = {m.name: m for m in [
@@ -201,7 +211,7 @@ REGRESSION_METRICS: dict[str, Metric] = {m.name: m for m in [
 ORDINAL_METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("qwk", _kappa("quadratic")),
     Metric("linear_kappa", _kappa("linear")),
-    Metric("accuracy", lambda y, p: skm.accuracy_score(*_grades(y, p))),
+    Metric("accuracy", lambda y, p: _sk("accuracy_score")(*_grades(y, p))),
     *REGRESSION_METRICS.values(),  # of the continuous grade predictions
 ]}
 REPORTED_ORDINAL = ("qwk", "linear_kappa", "accuracy", "rmse", "mae")

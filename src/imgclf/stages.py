@@ -57,15 +57,20 @@ def train_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
 
 
 def _train(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
-    from imgclf.training.status import finished_run  # no torch (imports: see the module docstring)
+    from imgclf.training.status import finished_run, tuned_config  # no torch (see the module docstring)
 
     single_process = "WORLD_SIZE" not in os.environ  # under torchrun every rank takes the same path
-    if not args.tuned and single_process and finished_run(cfg, paths, parse_folds(args.folds)):
+    if args.tuned and single_process:  # nothing tuned to train is known without torch
+        cfg = tuned_config(cfg, paths, args.overrides)
+        if cfg is None:
+            return
+        paths = Paths.from_config(cfg)
+    if single_process and finished_run(cfg, paths, parse_folds(args.folds)):
         return
-    from imgclf.training.cv import run_cv, tuned_config  # torch
+    from imgclf.training.cv import run_cv  # torch
     from imgclf.training.distributed import dist_info, on_main
 
-    if args.tuned:
+    if args.tuned and not single_process:
         base = cfg
         cfg = on_main(lambda: tuned_config(base, paths, args.overrides), dist_info())
         if cfg is None:
@@ -110,14 +115,20 @@ def _lr_find(cfg: Config, paths: Paths, write_config: str | None = None) -> None
 
 
 def tune_stage(args: argparse.Namespace, cfg: Config, paths: Paths) -> None:
-    from imgclf.tuning.tuner import tune  # torch and optuna (imports: see the module docstring)
+    """Without --trials or --timeout (run_all.sh's call) the budget decides whether to tune at all."""
+    from imgclf.tuning.budget import budget_skips_tuning  # no torch (imports: see the module docstring)
 
     options = {"tune.trials": args.trials, "tune.timeout": args.timeout, "tune.study": args.study,
                "tune.storage": args.storage, "tune.folds": parse_folds(args.folds),
                "tune.n_startup_trials": args.n_startup_trials}
     given = {k: v for k, v in options.items() if v is not None}
     asked = args.trials is not None or args.timeout is not None
-    tune(cfg.updated(given) if given else cfg, paths, within_budget=not asked)
+    tuning = cfg.updated(given) if given else cfg
+    if not asked and budget_skips_tuning(tuning, paths):
+        return
+    from imgclf.tuning.tuner import tune  # torch and optuna
+
+    tune(tuning, paths)
     _refresh_report(cfg, paths)
 
 

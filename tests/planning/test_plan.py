@@ -52,6 +52,14 @@ def test_the_budget_caps_the_steps_and_a_run_that_cannot_fit_says_so() -> None:
     assert hopeless.run_seconds > 50 and "EXCEEDS the budget of 50 s" in describe(hopeless)
 
 
+def test_a_slower_machines_fixed_costs_leave_training_less_of_the_budget() -> None:
+    stats = DataStats(n_train=1500, n_classes=10, n_folds=5, side=32)
+    cfg = load_config(None, ["budget=600"])
+    fast, slow = make_plan(stats, CPU2, cfg, fixed_s=50.0), make_plan(stats, CPU2, cfg, fixed_s=200.0)
+    assert slow.steps_per_fold < fast.steps_per_fold and slow.fixed_seconds == 200.0
+    assert fast.run_seconds <= 600 and slow.run_seconds <= 600  # each still fits, with its own costs
+
+
 def test_explicit_values_win_over_the_plan() -> None:
     stats = DataStats(n_train=150, n_classes=2, n_folds=5, side=25)
     given = load_config(None, ["train.batch_size=64", "train.epochs=3", "train.warmup_epochs=0",

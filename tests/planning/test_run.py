@@ -4,12 +4,14 @@ values win, and the evidence is saved and reused while folds.csv stays the same.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from imgclf.data.folds import make_folds
 from imgclf.data.ingest import load_competition
 from imgclf.paths import Paths
-from imgclf.planning.run import plan_experiment, save_plan
+from imgclf.planning.plan import FIXED_OVERHEAD_S
+from imgclf.planning.run import FIXED_PER_SECOND_BEFORE_PLAN, RUN_STARTED_ENV, plan_experiment, save_plan
 from tests.helpers.datasets import make_kaggle_dataset
 
 UNSET = ["train.epochs=null", "train.batch_size=null", "train.warmup_epochs=null", "data.image_size=null",
@@ -74,7 +76,8 @@ def test_a_budgeted_plan_measures_its_throughput_once_and_then_reads_it(fast_cfg
     again, _ = plan_experiment(cfg, paths, comp, folds, measure)
     assert calls == [(32, 16)] and first.train.epochs == again.train.epochs
     assert "41 training images/s on cpu (measured)" in " ".join(record["plan"]["reasons"])
-    assert list(json.loads(paths.throughput_json.read_text()).values()) == [41.0]
+    saved = json.loads(paths.throughput_json.read_text())
+    assert [v for k, v in saved.items() if not k.startswith("fixed seconds")] == [41.0]
     other, _ = plan_experiment(cfg.updated({"model.name": "regnetx_002"}), paths, comp, folds, measure)
     assert calls == [(32, 16), (32, 16)]  # another model: measured again
     unbudgeted, _ = plan_experiment(cfg.updated({"budget": None}), paths, comp, folds, measure)
@@ -94,3 +97,28 @@ def test_the_extra_stage_trains_what_the_base_plan_kept(fast_cfg, tmp_path: Path
     assert [(c.model.name, c.experiment) for c in kept] == [("convnext_atto", "baseline_convnext_atto")]
     paths.plan_json().write_text(json.dumps({"plan": {"extra_models": []}}))
     assert planned_extra_models(cfg, paths) == []
+
+
+def test_run_all_measures_its_fixed_costs_once_and_a_rerun_reads_them_back(fast_cfg, tmp_path: Path,
+                                                                             monkeypatch) -> None:
+    """The time run_all.sh took to reach the first plan (EDA, folds, start-up) sets the run's time
+    outside training, so a slower machine keeps its run within the budget; a rerun plans the same."""
+    data = make_kaggle_dataset(tmp_path / "shapes", n_train=60, n_test=6, side=20)
+    cfg = fast_cfg(data, *UNSET[:-1], "budget=120", "plan.min_steps=40")
+    paths = Paths.from_config(cfg)
+    comp = load_competition(cfg, paths)
+    folds = make_folds(cfg, paths, comp)["fold"].to_numpy()
+    rate = lambda side, batch: 16.0  # noqa: E731 - a step of 16 images takes a second
+    monkeypatch.setenv(RUN_STARTED_ENV, str(time.time() - 20))
+    _, record = plan_experiment(cfg, paths, comp, folds, rate)
+    per_second = FIXED_PER_SECOND_BEFORE_PLAN
+    assert 20 * per_second <= record["plan"]["fixed_seconds"] <= 25 * per_second
+    monkeypatch.setenv(RUN_STARTED_ENV, str(time.time() - 200))  # later: read back, not measured again
+    _, again = plan_experiment(cfg, paths, comp, folds, rate)
+    assert again["plan"] == record["plan"]
+    other = Paths.from_config(cfg.updated({"paths.root": str(tmp_path / "other")}))
+    monkeypatch.delenv(RUN_STARTED_ENV)  # a stage run on its own
+    make_folds(cfg, other, comp)
+    _, alone = plan_experiment(cfg, other, comp, folds, rate)
+    assert alone["plan"]["fixed_seconds"] == FIXED_OVERHEAD_S
+    assert alone["plan"]["epochs"] > record["plan"]["epochs"]  # 55 s outside training leave it more

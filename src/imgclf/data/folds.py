@@ -9,8 +9,6 @@ import logging
 import numpy as np
 import pandas as pd
 import yaml
-from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from imgclf.atomic import write_csv, write_text
 from imgclf.config.loading import dump_yaml
@@ -24,7 +22,10 @@ log = logging.getLogger(__name__)
 
 def assign_folds(comp: Competition, n_splits: int, seed: int) -> np.ndarray:
     """Fold index per train row: StratifiedGroupKFold when the data has groups; multi-label data is
-    stratified per label (iterative stratification)."""
+    stratified per label (iterative stratification). sklearn is imported here, not with the module:
+    every stage reads folds.csv, one makes it."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
     if comp.multi_label:
         return multilabel_folds(comp, n_splits, seed)
     labels = comp.train["label"].to_numpy()
@@ -60,6 +61,8 @@ def multilabel_folds(comp: Competition, n_splits: int, seed: int) -> np.ndarray:
     """MultilabelStratifiedKFold (Sechidis et al.'s iterative stratification) over the images, or,
     with groups, over the groups: each group becomes one row whose label counts are its images'
     summed, so a group never spans folds and the label balance is as close as the groups allow."""
+    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold  # sklearn: see assign_folds
+
     matrix = comp.labels
     fold = np.full(len(matrix), -1, dtype=int)
     if comp.has_groups:

@@ -10,8 +10,10 @@ planned key is only a default: a value given in the config or by ``--set`` wins.
 
 from __future__ import annotations
 
+import glob
 import math
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -23,8 +25,10 @@ from imgclf.config.schema import Config
 CPU_IMAGES_PER_S_PER_CORE_32PX = 100.0
 CUDA_IMAGES_PER_S_32PX = 12000.0
 RateFn = Callable[[int, int], float]  # (image side, batch) -> training images/s
-# Seconds every stage pays whatever the data (interpreter, imports, EDA, folds, inference,
-# ensembling, scoring, the report): 55 s of the digits demo's 149 s on two cores (2026-12-03).
+# Seconds every stage pays whatever the training (interpreter, imports, EDA, folds, inference,
+# ensembling, scoring, the report): 55 s of the digits demo's 149 s on two fast cores (2026-12-03),
+# 72 s of 292 s on two slower ones (2026-12-07). A run of run_all.sh measures its own instead
+# (planning.run.fixed_seconds); this figure stands in for stages run one by one.
 FIXED_OVERHEAD_S = 55.0
 VALIDATION_FACTOR = 1.15  # a fold's time over its training steps alone: validation after every epoch
 
@@ -44,9 +48,18 @@ class Hardware:
         return CPU_IMAGES_PER_S_PER_CORE_32PX * max(1, self.cpus) * scale
 
 
+def no_gpu_device_node() -> bool:
+    """True on a Linux machine with no NVIDIA (or ROCm, or WSL) GPU device node, where CUDA cannot be
+    available: the plan learns it without importing torch (3.5 s on two slow cores, in every stage
+    that plans)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return not (glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg"))
+
+
 def detect_hardware(cfg: Config) -> Hardware:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if cfg.device == "cpu":
+    if cfg.device == "cpu" or no_gpu_device_node():
         return Hardware("cpu", cpus)
     import torch  # only here: the plan itself is plain arithmetic
 
@@ -78,6 +91,7 @@ class TrainingPlan:
     fold_seconds: float  # estimated training time of one fold
     run_seconds: float  # estimated time of the whole run (every fold of the experiments it trains)
     budget_seconds: float | None
+    fixed_seconds: float = FIXED_OVERHEAD_S  # the run's time outside training (stages, EDA, inference)
     experiments: int = 1  # experiments the run trains with the budget
     tune_trials: int | None = None  # full-length tuning trials the budget affords (None: no budget)
     extra_models: tuple[str, ...] = ()  # the plan.extra_models the budget affords
@@ -122,10 +136,11 @@ def extra_model_configs(cfg: Config, planned: list[str] | None = None) -> list[C
                          "experiment": f"{cfg.experiment}_{name}"}) for name in names]
 
 
-def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | None = None) -> TrainingPlan:
+def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | None = None,
+              fixed_s: float = FIXED_OVERHEAD_S) -> TrainingPlan:
     """The plan for one experiment of a run that trains ``run_experiments(cfg)`` of them, so that the
     budget is shared between them. ``rate_of``: the measured training throughput (default: the
-    rough estimate of ``Hardware.images_per_s``)."""
+    rough estimate of ``Hardware.images_per_s``); ``fixed_s``: the run's seconds outside training."""
     pc = cfg.plan
     size = cfg.data.image_size or plan_image_size(stats.side, cfg.data.max_auto_image_size, hw)
     # pseudo.schedule mixed: an epoch passes over the train images, each batch carrying pseudo rows
@@ -147,7 +162,7 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
     if wanted == pc.min_steps:
         reasons.append(f"small data: at least {pc.min_steps} optimiser steps per fold")
     wanted = min(wanted, pc.max_steps)
-    fit = _fit_budget(cfg, stats, wanted, steps_per_epoch, batch, rate)
+    fit = _fit_budget(cfg, stats, wanted, steps_per_epoch, batch, rate, fixed_s)
     steps, limited, experiments, tune_trials, extras = fit.steps, fit.limited, fit.experiments, \
         fit.tune_trials, fit.extras
     reasons += fit.reasons
@@ -160,10 +175,11 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
         min(2.0, max(0.2, 0.05 * epochs)), 2)
     fold_s = _fold_seconds(steps, batch, rate)
     trial_s = fold_s * (cfg.tune.epochs / epochs if cfg.tune.epochs else 1.0) * len(cfg.tune.folds)
-    run_s = FIXED_OVERHEAD_S + experiments * stats.n_folds * fold_s + (tune_trials or 0) * trial_s
+    run_s = fixed_s + experiments * stats.n_folds * fold_s + (tune_trials or 0) * trial_s
     return TrainingPlan(batch_size=batch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         steps_per_fold=steps, warmup_epochs=warmup, image_size=size,
                         fold_seconds=round(fold_s, 1), run_seconds=round(run_s, 1), budget_seconds=cfg.budget,
+                        fixed_seconds=round(fixed_s, 1),
                         experiments=experiments, tune_trials=tune_trials, extra_models=extras,
                         reasons=tuple(reasons))
 
@@ -181,7 +197,7 @@ class _Fit:
 
 
 def _fit_budget(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int, batch: int,
-                rate: float) -> _Fit:
+                rate: float, fixed_s: float) -> _Fit:
     """The base model comes first; tuning and the other families use what is left. Tuning goes
     when the rest affords under half of ``tune.trials`` full-length trials (short trials rank
     noise; ASHA stops about half early); the extra models go (after tuning) when with them a fold
@@ -195,7 +211,7 @@ def _fit_budget(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int
     def share() -> None:  # training's share grows by tuning's when tuning is off
         scale = 1 / pc.train_share if fit.tune_trials == 0 else 1.0
         fit.steps, fit.limited = _steps_within(cfg, stats, wanted, steps_per_epoch, batch / rate,
-                                               fit.experiments, scale)
+                                               fit.experiments, scale, fixed_s)
 
     def drop_tuning(why: str) -> None:
         fit.reasons.append(f"tuning skipped: {why}; its share goes to training")
@@ -203,7 +219,7 @@ def _fit_budget(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int
         share()
 
     share()
-    tune_s = (cfg.budget - FIXED_OVERHEAD_S) * (1 - pc.train_share)
+    tune_s = tuning_seconds(cfg, fixed_s)
     trial_steps = cfg.tune.epochs * steps_per_epoch if cfg.tune.epochs else fit.steps
     fit.tune_trials = int(tune_s // (_fold_seconds(trial_steps, batch, rate) * len(cfg.tune.folds)))
     if fit.tune_trials * 2 < cfg.tune.trials:
@@ -225,15 +241,21 @@ def _fold_seconds(steps: int, batch: int, rate: float) -> float:
     return steps * batch / rate * VALIDATION_FACTOR
 
 
+def tuning_seconds(cfg: Config, fixed_s: float) -> float:
+    """The budget's share for tuning: what training (``plan.train_share``) leaves of the budget less
+    the run's fixed costs."""
+    return max(10.0, ((cfg.budget or 0.0) - fixed_s) * (1 - cfg.plan.train_share))
+
+
 def _steps_within(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int, step_s: float,
-                  experiments: int, share_scale: float) -> tuple[int, bool]:
+                  experiments: int, share_scale: float, fixed_s: float) -> tuple[int, bool]:
     """``wanted`` steps, or fewer when one fold's share of the budget (training gets plan.train_share
     of what the fixed costs leave, times ``share_scale``) affords fewer, but never under a quarter
     of the step floor (a model that has barely started is no model); and whether it did."""
     if cfg.budget is None:
         return wanted, False
     share = min(1.0, cfg.plan.train_share * share_scale)
-    fold_s = max(1.0, (cfg.budget - FIXED_OVERHEAD_S) * share / (experiments * stats.n_folds))
+    fold_s = max(1.0, (cfg.budget - fixed_s) * share / (experiments * stats.n_folds))
     affordable = int(fold_s / step_s / VALIDATION_FACTOR)
     if affordable >= wanted:
         return wanted, False

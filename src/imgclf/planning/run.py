@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import asdict
 
 import numpy as np
@@ -19,6 +20,7 @@ from imgclf.data.images import read_resized
 from imgclf.data.sizing import auto_image_size
 from imgclf.paths import Paths
 from imgclf.planning.plan import (
+    FIXED_OVERHEAD_S,
     DataStats,
     Hardware,
     RateFn,
@@ -32,6 +34,13 @@ from imgclf.planning.views import PROBE_SIDE, PROBE_VERSION, VIEWS, describe_vie
 
 log = logging.getLogger(__name__)
 
+RUN_STARTED_ENV = "IMGCLF_RUN_STARTED"  # run_all.sh exports when the whole run began (Unix seconds)
+# The run's seconds outside training per second it took to reach its first plan. Both are mostly
+# interpreter start-ups, imports, decoding and plotting, which scale alike with the machine and the
+# data. Digits demo, two slow cores (2026-12-07): 18 s from run_all.sh's start to the plan (EDA,
+# folds, the training stage's start-up), 72 s outside training in all (throughput, probe, OOF and
+# Grad-CAM, the later stages).
+FIXED_PER_SECOND_BEFORE_PLAN = 4.0
 PROBE_IMAGES = 2500  # the probe reads at most this many train images
 # What a kept view trains with: a flip half the time; a turn drawn from all four (p=1).
 VIEW_PROBABILITY = {"hflip": 0.5, "vflip": 0.5, "rot90": 1.0, "transpose": 0.5}
@@ -84,10 +93,14 @@ def _views(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray) -> t
     return {f"augment.{v}": VIEW_PROBABILITY[v] if v in keep else 0.0 for v in unset}, evidence
 
 
+def machine_key(hw: Hardware) -> str:
+    return f"{hw.device} x{max(hw.gpus, 1) if hw.device == 'cuda' else hw.cpus}"
+
+
 def throughput_key(cfg: Config, hw: Hardware, side: int, batch: int) -> str:
     """Everything a measured training throughput depends on."""
     t, m = cfg.train, cfg.model
-    return (f"{hw.device} x{max(hw.gpus, 1) if hw.device == 'cuda' else hw.cpus} | {m.name} {m.heads} | "
+    return (f"{machine_key(hw)} | {m.name} {m.heads} | "
             f"{side} px batch {batch} | amp {t.amp} channels_last {t.channels_last} compile {t.compile} | "
             f"OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')}")
 
@@ -106,6 +119,32 @@ def saved_rate(cfg: Config, paths: Paths, hw: Hardware, measure: RateFn) -> Rate
     return rate
 
 
+def run_elapsed() -> float | None:
+    """Seconds since run_all.sh started this run, or None for a stage run on its own."""
+    try:
+        return max(0.0, time.time() - float(os.environ[RUN_STARTED_ENV]))
+    except (KeyError, ValueError):
+        return None
+
+
+def saved_fixed_seconds(paths: Paths, hw: Hardware) -> float:
+    """The run's seconds outside training, estimated once per competition and machine (then read
+    back, so that a rerun plans the same epochs): FIXED_PER_SECOND_BEFORE_PLAN times the time
+    run_all.sh took to reach this first plan, or FIXED_OVERHEAD_S for a stage run on its own."""
+    key = f"fixed seconds outside training | {machine_key(hw)}"
+    saved = json.loads(paths.throughput_json.read_text()) if paths.throughput_json.is_file() else {}
+    if key not in saved:
+        elapsed = run_elapsed()
+        if elapsed is None:
+            saved[key], how = FIXED_OVERHEAD_S, "a stage run on its own"
+        else:
+            saved[key] = round(FIXED_PER_SECOND_BEFORE_PLAN * elapsed, 1)
+            how = f"run_all.sh took {elapsed:.0f} s to reach this plan"
+        log.info("the run's time outside training: ~%.0f s (%s)", saved[key], how)
+        write_text(paths.throughput_json, json.dumps(saved, indent=1, sort_keys=True))
+    return float(saved[key])
+
+
 def plan_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray,
                     measure: RateFn | None = None, n_extra: int = 0) -> tuple[Config, dict]:
     """The config with the plan filled in, and the plan's record (for plan.json and the report).
@@ -115,7 +154,8 @@ def plan_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndar
     hardware = detect_hardware(cfg)
     budgeted = cfg.budget is not None and cfg.train.epochs is None
     rate = saved_rate(cfg, paths, hardware, measure) if budgeted and measure is not None else None
-    plan = make_plan(stats, hardware, cfg, rate_of=rate)
+    fixed = saved_fixed_seconds(paths, hardware) if budgeted else FIXED_OVERHEAD_S
+    plan = make_plan(stats, hardware, cfg, rate_of=rate, fixed_s=fixed)
     log.info("%s", describe(plan))
     if cfg.budget is not None and plan.run_seconds > cfg.budget:
         log.warning("this run would take ~%.0f s, more than its budget of %.0f s: lower plan.min_steps, "

@@ -12,7 +12,7 @@ import yaml
 
 from imgclf.atomic import remove_temps, write_csv, write_text
 from imgclf.config.compare import config_differences, training_view
-from imgclf.config.loading import dump_yaml, load_config
+from imgclf.config.loading import dump_yaml
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
 from imgclf.data.extra import extra_fingerprint, load_extra_train
@@ -134,17 +134,3 @@ def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None,
                                               task=comp.task))
     return on_main(lambda: summarise_cv(cfg, paths, comp, n_folds), info)
 
-
-def tuned_config(cfg: Config, paths: Paths, overrides: list[str]) -> Config | None:
-    """The tuning stage's best config as its own experiment ``<experiment>_tuned``, with the user's
-    ``--set`` overrides re-applied (except the experiment name), or None when there is nothing to train."""
-    if not cfg.tune.train_best:
-        log.info("tune.train_best is false: no tuned experiment to train")
-        return None
-    if not paths.best_config_yaml.is_file():
-        log.warning("%s not found (tuning skipped or not run: see tune.py's output); no tuned experiment "
-                    "trained", paths.best_config_yaml)
-        return None
-    overrides = [o for o in overrides if not o.strip().startswith("experiment=")]
-    tuned = load_config(paths.best_config_yaml, [f"data.dir={paths.data_dir}", *overrides])
-    return tuned.updated({"experiment": f"{cfg.experiment}_tuned"})

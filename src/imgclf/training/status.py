@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from imgclf.config.compare import config_differences, training_view
+from imgclf.config.loading import load_config
 from imgclf.config.schema import Config
 from imgclf.data.competition import Competition
 from imgclf.data.folds import folds_digest, read_folds
@@ -78,3 +79,18 @@ def print_cv(summary: dict) -> None:
     if not summary["complete"]:
         lines.append("(some folds are not trained yet: oof.csv is partial)")
     print("\n".join(lines))
+
+
+def tuned_config(cfg: Config, paths: Paths, overrides: list[str]) -> Config | None:
+    """The tuning stage's best config as its own experiment ``<experiment>_tuned``, with the user's
+    ``--set`` overrides re-applied (except the experiment name), or None when there is nothing to train."""
+    if not cfg.tune.train_best:
+        log.info("tune.train_best is false: no tuned experiment to train")
+        return None
+    if not paths.best_config_yaml.is_file():
+        log.warning("%s not found (tuning skipped or not run: see tune.py's output); no tuned experiment "
+                    "trained", paths.best_config_yaml)
+        return None
+    overrides = [o for o in overrides if not o.strip().startswith("experiment=")]
+    tuned = load_config(paths.best_config_yaml, [f"data.dir={paths.data_dir}", *overrides])
+    return tuned.updated({"experiment": f"{cfg.experiment}_tuned"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,21 @@ from imgclf.paths import Paths
 log = logging.getLogger(__name__)
 
 
+def import_wandb() -> Any:
+    """The wandb package (optional: imported only when asked for), also in a stage process that
+    marked it absent so that timm would not import it (``cli.skip_timms_wandb_import``)."""
+    if "wandb" in sys.modules and sys.modules["wandb"] is None:
+        del sys.modules["wandb"]
+    import wandb
+
+    return wandb
+
+
 class WandbRun:
     name = "wandb"
 
     def __init__(self, where: dict[str, Any], config: dict, plan: dict):
-        import wandb  # optional package: imported only when asked for
-
+        wandb = import_wandb()
         Path(where["dir"]).mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
             project=where["project"], group=where["group"], job_type=where["experiment"], name=where["name"],

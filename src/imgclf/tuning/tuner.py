@@ -29,7 +29,7 @@ from imgclf.data.ingest import load_competition
 from imgclf.errors import UserError
 from imgclf.metrics import greater_is_better
 from imgclf.paths import Paths
-from imgclf.planning.plan import FIXED_OVERHEAD_S
+from imgclf.planning.plan import tuning_seconds
 from imgclf.training.fit import run_fold
 from imgclf.training.preflight import check_training_inputs
 from imgclf.training.status import resolve_config
@@ -73,11 +73,12 @@ def open_study(cfg: Config, paths: Paths, steps: int) -> optuna.Study:
     return study
 
 
-def tune_timeout(cfg: Config) -> float | None:
-    """``tune.timeout``, or when null the share of the run's budget that training leaves to tuning."""
+def tune_timeout(cfg: Config, fixed_s: float) -> float | None:
+    """``tune.timeout``, or when null the share of the run's budget that training leaves to tuning
+    (``fixed_s``: the run's time outside training, as its plan counted it)."""
     if cfg.tune.timeout is not None or cfg.budget is None:
         return cfg.tune.timeout
-    share = max(10.0, (cfg.budget - FIXED_OVERHEAD_S) * (1 - cfg.plan.train_share))
+    share = tuning_seconds(cfg, fixed_s)
     log.info("tune.timeout not set: %.0f s, the budget's share for tuning", share)
     return share
 
@@ -179,17 +180,12 @@ def _free_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def tune(cfg: Config, paths: Paths, within_budget: bool = False) -> optuna.Study | None:
-    """Run this worker's share of the study; returns the study (shared by every worker).
-    ``within_budget`` (run_all.sh's call, no --trials/--timeout given): no study when the training
-    plan found the budget too small for trials that can rank (returns None)."""
+def tune(cfg: Config, paths: Paths) -> optuna.Study:
+    """Run this worker's share of the study; returns the study (shared by every worker). Whether the
+    budget affords tuning at all is ``tuning.budget``'s question, asked before this."""
     comp = load_competition(cfg, paths)
     folds = read_folds(paths, comp)
     cfg, record = resolve_config(cfg, comp, paths, folds)
-    if within_budget and record["plan"]["tune_trials"] == 0:
-        log.info("tuning skipped: the budget of %.0f s affords too few full-length trials to rank "
-                 "settings (see the training plan); run tune.py --trials N, or raise --budget", cfg.budget)
-        return None
     n_folds = int(folds.max()) + 1
     bad = [f for f in cfg.tune.folds if f not in range(n_folds)]
     if bad or not cfg.tune.folds:
@@ -206,8 +202,9 @@ def tune(cfg: Config, paths: Paths, within_budget: bool = False) -> optuna.Study
     for number in fail_stale_trials(study):
         tuner._drop_checkpoints(number)
     if more_wanted(study.get_trials(deepcopy=False), cfg.tune.trials):
-        study.optimize(tuner.objective, timeout=tune_timeout(cfg), catch=(Exception,),
-                       callbacks=[tuner.after_trial], gc_after_trial=True)
+        timeout = tune_timeout(cfg, record["plan"]["fixed_seconds"])
+        study.optimize(tuner.objective, timeout=timeout, catch=(Exception,), callbacks=[tuner.after_trial],
+                       gc_after_trial=True)
     else:
         log.info("study '%s' already has its %d trials", study.study_name, cfg.tune.trials)
     write_outputs(study, cfg, paths, plots=True)
