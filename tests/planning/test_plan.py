@@ -60,6 +60,20 @@ def test_a_slower_machines_fixed_costs_leave_training_less_of_the_budget() -> No
     assert fast.run_seconds <= 600 and slow.run_seconds <= 600  # each still fits, with its own costs
 
 
+def test_inference_of_a_large_test_set_in_many_views_is_part_of_the_budget() -> None:
+    """rot14: 376 train images, 1192 test images, seven TTA candidates; inference a fold took as long
+    as a third of its training, and the run overran its budget when the plan left it out."""
+    cfg = load_config(None, ["budget=280"])
+    small = DataStats(n_train=376, n_classes=14, n_folds=5, side=24, n_test=0)
+    large = DataStats(n_train=376, n_classes=14, n_folds=5, side=24, n_test=1192)
+    rate = lambda side, batch: 98.0  # noqa: E731 - rot14's measured images/s on one thread
+    alone = make_plan(small, CPU2, cfg, rate, fixed_s=86.0)
+    one_view = make_plan(large, CPU2, cfg, rate, fixed_s=86.0)
+    seven = make_plan(large, CPU2, cfg, rate, fixed_s=86.0, tta_views=7)
+    assert alone.steps_per_fold > one_view.steps_per_fold > seven.steps_per_fold
+    assert seven.run_seconds <= 280 and "7 TTA candidate view(s)" in describe(seven)
+
+
 def test_explicit_values_win_over_the_plan() -> None:
     stats = DataStats(n_train=150, n_classes=2, n_folds=5, side=25)
     given = load_config(None, ["train.batch_size=64", "train.epochs=3", "train.warmup_epochs=0",

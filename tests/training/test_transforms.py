@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from imgclf.training.transforms import TTA_VIEWS, apply_view, train_transform, tta_views
+from imgclf.planning.views import tta_views
+from imgclf.training.transforms import TTA_VIEWS, apply_view, train_transform
 from tests.helpers.trainkit import SIDE, class_images, tiny_config
 
 

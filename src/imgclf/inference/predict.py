@@ -24,11 +24,11 @@ from imgclf.inference.predictions import (
 from imgclf.inference.tta import select_views, tta_gain
 from imgclf.models.ordinal import decode_views, head_of, target_scale
 from imgclf.paths import Paths
+from imgclf.planning.views import tta_views
 from imgclf.training.checkpoint import load_model_for_inference
 from imgclf.training.dataset import ImageDataset, make_loader, table_images
 from imgclf.training.engine import make_runtime, merge_views, pick_device, predict_views, probabilities
 from imgclf.training.preflight import check_inference_inputs
-from imgclf.training.transforms import tta_views
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,7 @@ def infer_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
         if saved.get("stamp") == stamp:
             log.info("%s: test.csv is up to date with its checkpoints and TTA, skipped", experiment)
             return saved["tta"]
-    per_view_test, oof_ids, oof_folds, per_view_oof = _predict_views(ecfg, paths, comp, folds, experiment,
-                                                                     views)
+    oof_ids, oof_folds, per_view_oof = _predict_oof_views(ecfg, paths, comp, folds, experiment, views)
     kept = views
     # multi-label, ordinal, regression: every view kept
     if ecfg.infer.tta == "auto" and len(views) > 1 and comp.task == "single_label":
@@ -75,7 +74,10 @@ def infer_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.nda
         labels = np.array([label_of[str(i)] for i in oof_ids])
         kept_idx = select_views(per_view_oof, labels, views, ecfg.metric, ecfg.infer.tta_merge)
         kept = [views[i] for i in kept_idx]
-        per_view_oof, per_view_test = per_view_oof[kept_idx], per_view_test[:, kept_idx]
+        per_view_oof = per_view_oof[kept_idx]
+    # the test images only in the kept views: with seven candidates and a test set three times the
+    # train set, the views OOF dropped were most of the inference time
+    per_view_test = _predict_test_views(ecfg, paths, comp, n_folds, experiment, kept)
     test, oof = _merged(ecfg, comp, per_view_test, per_view_oof)
     test.insert(0, "id", comp.test["id"].to_numpy())
     oof.insert(0, "fold", oof_folds)
@@ -105,36 +107,55 @@ def _merged(ecfg: Config, comp: Competition, per_view_test: np.ndarray,
             pd.DataFrame(probabilities(merge_views(per_view_oof, merge, multi), multi), columns=comp.classes))
 
 
-def _predict_views(ecfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, experiment: str,
-                   views: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-view logits of every fold's model: on the test images (folds, views, rows, classes, in
-    test order) and on its validation images (views, OOF rows, classes), with the OOF ids and folds."""
-    device = pick_device(ecfg)
-    size, crop = ecfg.data.image_size, competition_crop(ecfg.data, comp)
-    test_ds = ImageDataset(comp.test["path"].to_numpy(), None, size, None,
-                           table_images(comp.test, size, ecfg, paths, "test", crop), crop)
-    train_images = table_images(comp.train, size, ecfg, paths, "train", crop)
-    n_folds = int(folds.max()) + 1
-    test_parts, oof_parts, ids, fold_of = [], [], [], []
-    for fold in range(n_folds):
-        ckpt = paths.model_ckpt(fold, experiment, ecfg.train.checkpoint)
-        model, state = load_model_for_inference(ckpt, comp, device)
-        rt = make_runtime(ecfg, device, tuple(state["mean"].tolist()), tuple(state["std"].tolist()))
-        logits, rows = predict_views(model, make_loader(test_ds, ecfg, device, train=False), rt, views,
-                                     desc=f"{experiment} test fold {fold}")
-        in_order = np.empty_like(logits)
-        in_order[:, rows] = logits
-        test_parts.append(in_order)
+class _FoldModels:
+    """Each fold's model of one experiment, loaded when asked for, with its input runtime."""
+
+    def __init__(self, ecfg: Config, paths: Paths, comp: Competition, experiment: str) -> None:
+        self.ecfg, self.paths, self.comp, self.experiment = ecfg, paths, comp, experiment
+        self.device = pick_device(ecfg)
+        self.size, self.crop = ecfg.data.image_size, competition_crop(ecfg.data, comp)
+
+    def predict(self, fold: int, dataset: ImageDataset, views: list[str], what: str
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-view logits (views, rows, classes) of fold ``fold``'s model, and the rows they are of."""
+        ckpt = self.paths.model_ckpt(fold, self.experiment, self.ecfg.train.checkpoint)
+        model, state = load_model_for_inference(ckpt, self.comp, self.device)
+        rt = make_runtime(self.ecfg, self.device, tuple(state["mean"].tolist()), tuple(state["std"].tolist()))
+        loader = make_loader(dataset, self.ecfg, self.device, train=False)
+        return predict_views(model, loader, rt, views, desc=f"{self.experiment} {what} fold {fold}")
+
+
+def _predict_oof_views(ecfg: Config, paths: Paths, comp: Competition, folds: np.ndarray, experiment: str,
+                       views: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each fold's model on its validation images: the OOF ids, their folds, and the per-view logits
+    (views, OOF rows, classes)."""
+    models = _FoldModels(ecfg, paths, comp, experiment)
+    train_images = table_images(comp.train, models.size, ecfg, paths, "train", models.crop)
+    parts, ids, fold_of = [], [], []
+    for fold in range(int(folds.max()) + 1):
         va = np.flatnonzero(folds == fold)
-        valid_ds = ImageDataset(comp.train["path"].to_numpy()[va], None, size, None,
-                                None if train_images is None else train_images[va], crop)
-        logits, rows = predict_views(model, make_loader(valid_ds, ecfg, device, train=False), rt, views,
-                                     desc=f"{experiment} oof fold {fold}")
-        oof_parts.append(logits)
+        valid_ds = ImageDataset(comp.train["path"].to_numpy()[va], None, models.size, None,
+                                None if train_images is None else train_images[va], models.crop)
+        logits, rows = models.predict(fold, valid_ds, views, "oof")
+        parts.append(logits)
         ids.append(comp.train["id"].to_numpy()[va][rows])
         fold_of.append(np.full(len(rows), fold))
-    return (np.stack(test_parts), np.concatenate(ids), np.concatenate(fold_of),
-            np.concatenate(oof_parts, axis=1))
+    return np.concatenate(ids), np.concatenate(fold_of), np.concatenate(parts, axis=1)
+
+
+def _predict_test_views(ecfg: Config, paths: Paths, comp: Competition, n_folds: int, experiment: str,
+                        views: list[str]) -> np.ndarray:
+    """Every fold's model on the test images: (folds, views, rows, classes), in test order."""
+    models = _FoldModels(ecfg, paths, comp, experiment)
+    cached = table_images(comp.test, models.size, ecfg, paths, "test", models.crop)
+    test_ds = ImageDataset(comp.test["path"].to_numpy(), None, models.size, None, cached, models.crop)
+    parts = []
+    for fold in range(n_folds):
+        logits, rows = models.predict(fold, test_ds, views, "test")
+        in_order = np.empty_like(logits)
+        in_order[:, rows] = logits
+        parts.append(in_order)
+    return np.stack(parts)
 
 
 def _in_train_order(oof: pd.DataFrame, comp: Competition) -> pd.DataFrame:

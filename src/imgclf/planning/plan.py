@@ -31,6 +31,9 @@ RateFn = Callable[[int, int], float]  # (image side, batch) -> training images/s
 # (planning.run.fixed_seconds); this figure stands in for stages run one by one.
 FIXED_OVERHEAD_S = 55.0
 VALIDATION_FACTOR = 1.15  # a fold's time over its training steps alone: validation after every epoch
+# Inference of one TTA view runs at ~6x the training images/s (forward only, no augmentation):
+# rot14 on one thread inferred 5293 image-views a fold in 8.6 s against 98 training images/s.
+INFERENCE_SPEEDUP = 6.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class DataStats:
     # Rows a fold trains on beyond its share of the train images (a pseudo-label student's test
     # images): they set the steps per epoch, hence the time, as much as the fold's own rows do.
     n_extra: int = 0
+    n_test: int = 0  # test images: every fold's model predicts them (inference is part of the budget)
 
 
 @dataclass(frozen=True)
@@ -137,10 +141,11 @@ def extra_model_configs(cfg: Config, planned: list[str] | None = None) -> list[C
 
 
 def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | None = None,
-              fixed_s: float = FIXED_OVERHEAD_S) -> TrainingPlan:
+              fixed_s: float = FIXED_OVERHEAD_S, tta_views: int = 1) -> TrainingPlan:
     """The plan for one experiment of a run that trains ``run_experiments(cfg)`` of them, so that the
     budget is shared between them. ``rate_of``: the measured training throughput (default: the
-    rough estimate of ``Hardware.images_per_s``); ``fixed_s``: the run's seconds outside training."""
+    rough estimate of ``Hardware.images_per_s``); ``fixed_s``: the run's seconds outside training
+    and inference; ``tta_views``: the TTA candidates inference tries (identity included)."""
     pc = cfg.plan
     size = cfg.data.image_size or plan_image_size(stats.side, cfg.data.max_auto_image_size, hw)
     # pseudo.schedule mixed: an epoch passes over the train images, each batch carrying pseudo rows
@@ -154,6 +159,9 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
                f"{steps_per_epoch} steps per epoch",
                f"~{rate:.0f} training images/s on {hw.device} "
                f"({'measured' if rate_of else 'rough estimate'})"]
+    infer_s = inference_seconds(stats, tta_views, rate)
+    if cfg.budget is not None:
+        reasons.append(f"inference ~{infer_s:.0f} s a fold ({tta_views} TTA candidate view(s))")
     if mixed:
         ride = cfg.pseudo.rows_per_batch(batch)
         reasons.append(f"each batch also carries {ride} pseudo-labelled rows (pseudo.schedule=mixed)")
@@ -162,7 +170,7 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
     if wanted == pc.min_steps:
         reasons.append(f"small data: at least {pc.min_steps} optimiser steps per fold")
     wanted = min(wanted, pc.max_steps)
-    fit = _fit_budget(cfg, stats, wanted, steps_per_epoch, batch, rate, fixed_s)
+    fit = _fit_budget(cfg, stats, wanted, steps_per_epoch, batch, rate, fixed_s, infer_s)
     steps, limited, experiments, tune_trials, extras = fit.steps, fit.limited, fit.experiments, \
         fit.tune_trials, fit.extras
     reasons += fit.reasons
@@ -175,7 +183,7 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
         min(2.0, max(0.2, 0.05 * epochs)), 2)
     fold_s = _fold_seconds(steps, batch, rate)
     trial_s = fold_s * (cfg.tune.epochs / epochs if cfg.tune.epochs else 1.0) * len(cfg.tune.folds)
-    run_s = fixed_s + experiments * stats.n_folds * fold_s + (tune_trials or 0) * trial_s
+    run_s = fixed_s + experiments * stats.n_folds * (fold_s + infer_s) + (tune_trials or 0) * trial_s
     return TrainingPlan(batch_size=batch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         steps_per_fold=steps, warmup_epochs=warmup, image_size=size,
                         fold_seconds=round(fold_s, 1), run_seconds=round(run_s, 1), budget_seconds=cfg.budget,
@@ -197,7 +205,7 @@ class _Fit:
 
 
 def _fit_budget(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int, batch: int,
-                rate: float, fixed_s: float) -> _Fit:
+                rate: float, fixed_s: float, infer_s: float) -> _Fit:
     """The base model comes first; tuning and the other families use what is left. Tuning goes
     when the rest affords under half of ``tune.trials`` full-length trials (short trials rank
     noise; ASHA stops about half early); the extra models go (after tuning) when with them a fold
@@ -211,7 +219,7 @@ def _fit_budget(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int
     def share() -> None:  # training's share grows by tuning's when tuning is off
         scale = 1 / pc.train_share if fit.tune_trials == 0 else 1.0
         fit.steps, fit.limited = _steps_within(cfg, stats, wanted, steps_per_epoch, batch / rate,
-                                               fit.experiments, scale, fixed_s)
+                                               fit.experiments, scale, fixed_s, infer_s)
 
     def drop_tuning(why: str) -> None:
         fit.reasons.append(f"tuning skipped: {why}; its share goes to training")
@@ -241,6 +249,14 @@ def _fold_seconds(steps: int, batch: int, rate: float) -> float:
     return steps * batch / rate * VALIDATION_FACTOR
 
 
+def inference_seconds(stats: DataStats, tta_views: int, rate: float) -> float:
+    """One fold model's inference: its validation images in every TTA candidate view, the test
+    images in the views OOF kept (about half the candidates besides identity)."""
+    kept = 1 + (tta_views - 1) / 2
+    images = stats.n_train / stats.n_folds * tta_views + stats.n_test * kept
+    return images / (INFERENCE_SPEEDUP * rate)
+
+
 def tuning_seconds(cfg: Config, fixed_s: float) -> float:
     """The budget's share for tuning: what training (``plan.train_share``) leaves of the budget less
     the run's fixed costs."""
@@ -248,14 +264,15 @@ def tuning_seconds(cfg: Config, fixed_s: float) -> float:
 
 
 def _steps_within(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int, step_s: float,
-                  experiments: int, share_scale: float, fixed_s: float) -> tuple[int, bool]:
-    """``wanted`` steps, or fewer when one fold's share of the budget (training gets plan.train_share
-    of what the fixed costs leave, times ``share_scale``) affords fewer, but never under a quarter
-    of the step floor (a model that has barely started is no model); and whether it did."""
+                  experiments: int, share_scale: float, fixed_s: float, infer_s: float) -> tuple[int, bool]:
+    """``wanted`` steps, or fewer when one fold's share of the budget (training and inference get
+    plan.train_share of what the fixed costs leave, times ``share_scale``) affords fewer, but never
+    under a quarter of the step floor (a model that has barely started is no model); and whether it
+    did."""
     if cfg.budget is None:
         return wanted, False
     share = min(1.0, cfg.plan.train_share * share_scale)
-    fold_s = max(1.0, (cfg.budget - fixed_s) * share / (experiments * stats.n_folds))
+    fold_s = max(1.0, (cfg.budget - fixed_s) * share / (experiments * stats.n_folds) - infer_s)
     affordable = int(fold_s / step_s / VALIDATION_FACTOR)
     if affordable >= wanted:
         return wanted, False

@@ -30,7 +30,7 @@ from imgclf.planning.plan import (
     extra_model_configs,
     make_plan,
 )
-from imgclf.planning.views import PROBE_SIDE, PROBE_VERSION, VIEWS, describe_views, probe_views
+from imgclf.planning.views import PROBE_SIDE, PROBE_VERSION, VIEWS, describe_views, probe_views, tta_views
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ def data_stats(cfg: Config, comp: Competition, folds: np.ndarray, n_extra: int =
         counts = np.bincount(labels, minlength=comp.num_classes)
         imbalance = float(counts.max() / max(counts[counts > 0].min(), 1))
     return DataStats(n_train=len(comp.train), n_classes=comp.num_classes, n_folds=int(folds.max()) + 1,
-                     side=auto_image_size(comp, 4096), imbalance=imbalance, n_extra=n_extra)
+                     side=auto_image_size(comp, 4096), imbalance=imbalance, n_extra=n_extra,
+                     n_test=len(comp.test))
 
 
 def view_evidence(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray) -> dict:
@@ -155,7 +156,9 @@ def plan_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndar
     budgeted = cfg.budget is not None and cfg.train.epochs is None
     rate = saved_rate(cfg, paths, hardware, measure) if budgeted and measure is not None else None
     fixed = saved_fixed_seconds(paths, hardware) if budgeted else FIXED_OVERHEAD_S
-    plan = make_plan(stats, hardware, cfg, rate_of=rate, fixed_s=fixed)
+    views, evidence = _views(cfg, paths, comp, folds)
+    plan = make_plan(stats, hardware, cfg, rate_of=rate, fixed_s=fixed,
+                     tta_views=len(tta_views(cfg.updated(views))))
     log.info("%s", describe(plan))
     if cfg.budget is not None and plan.run_seconds > cfg.budget:
         log.warning("this run would take ~%.0f s, more than its budget of %.0f s: lower plan.min_steps, "
@@ -164,7 +167,6 @@ def plan_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndar
         log.warning("classes are imbalanced %.1f:1 and the metric is accuracy: consider "
                     "--set metric=f1_macro (or balanced_accuracy) and train.sampler=weighted",
                     stats.imbalance)
-    views, evidence = _views(cfg, paths, comp, folds)
     if evidence is not None:
         log.info("%s", describe_views(evidence))
     planned = apply_plan(cfg, plan).updated(views)

@@ -33,6 +33,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from imgclf.config.schema import Config
+
 VIEWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "hflip": lambda x: x[:, :, ::-1],
     "vflip": lambda x: x[:, ::-1],
@@ -150,3 +152,15 @@ def describe_views(evidence: dict) -> str:
                      f"from the data {e['tell_apart']:.3f} (looks like it up to "
                      f"{evidence['tell_apart_limit']:.3f}) -> {'on' if e['keep'] else 'off'}")
     return "\n".join(lines)
+
+
+def tta_views(cfg: Config) -> list[str]:
+    """The configured TTA views; ``auto`` = identity plus the views the model was trained with
+    (candidates: inference keeps each only when it raises the OOF score)."""
+    if cfg.infer.tta != "auto":
+        return list(cfg.infer.tta)
+    aug = cfg.augment
+    views = ["identity"]
+    views += ["hflip"] * bool(aug.hflip) + ["vflip"] * bool(aug.vflip)
+    views += ["rot90", "rot180", "rot270"] * bool(aug.rot90) + ["transpose"] * bool(aug.transpose)
+    return views

@@ -11,7 +11,7 @@ import albumentations as A
 import torch
 import torch.nn.functional as F
 
-from imgclf.config.schema import AugmentConfig, Config
+from imgclf.config.schema import AugmentConfig
 
 TTA_VIEWS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "scale_up", "scale_down")
 
@@ -40,18 +40,6 @@ def train_transform(aug: AugmentConfig, size: int, seed: int | None = None) -> A
         steps.append(A.CoarseDropout(num_holes_range=(1, 4), hole_height_range=(0.1, 0.25),
                                      hole_width_range=(0.1, 0.25), p=aug.coarse_dropout))
     return A.Compose(steps, seed=seed)
-
-
-def tta_views(cfg: Config) -> list[str]:
-    """The configured TTA views; ``auto`` = identity plus the views the model was trained with
-    (candidates: inference keeps each only when it raises the OOF score)."""
-    if cfg.infer.tta != "auto":
-        return list(cfg.infer.tta)
-    aug = cfg.augment
-    views = ["identity"]
-    views += ["hflip"] * bool(aug.hflip) + ["vflip"] * bool(aug.vflip)
-    views += ["rot90", "rot180", "rot270"] * bool(aug.rot90) + ["transpose"] * bool(aug.transpose)
-    return views
 
 
 def _rescale(batch: torch.Tensor, factor: float) -> torch.Tensor:
