@@ -128,8 +128,8 @@ def test_the_stages_that_need_no_model_never_import_torch() -> None:
 
 
 def test_a_stage_imports_timm_without_wandb_and_the_wandb_tracker_still_gets_it() -> None:
-    code = ("import sys; from imgclf.cli import skip_timms_wandb_import; skip_timms_wandb_import(); "
-            "import timm; print(sys.modules['wandb'] is None); "
-            "from imgclf.training.trackers import import_wandb; print(import_wandb().__name__)")
+    code = ("import sys; from imgclf.optional import hide_wandb_from_timm, import_wandb; "
+            "hide_wandb_from_timm(); import timm; print(sys.modules['wandb'] is None); "
+            "print(import_wandb().__name__)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["True", "wandb"]

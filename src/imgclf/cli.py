@@ -17,6 +17,7 @@ from imgclf.config.loading import load_config
 from imgclf.config.schema import Config
 from imgclf.errors import UserError, one_line
 from imgclf.lock import hold_lock
+from imgclf.optional import hide_wandb_from_timm
 from imgclf.paths import Paths
 
 if TYPE_CHECKING:
@@ -182,16 +183,8 @@ def main_for(parser_factory: Callable[[], argparse.ArgumentParser],
     # SIGINT too: a stage started in the background by a script (run_all.sh) inherits it ignored
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stop)
-    skip_timms_wandb_import()
+    hide_wandb_from_timm()  # before a stage imports timm
     sys.exit(run_stage(parser_factory(), stage, lock=lock, distributed=distributed))
-
-
-def skip_timms_wandb_import() -> None:
-    """timm imports wandb whenever it is installed (timm.utils.summary, for a logger imgclf never
-    calls through timm): 4 s of every stage that builds a model on two slow cores, a tenth of the
-    demo's budget over its stages. A stage process marks wandb absent for that import;
-    ``training.trackers`` lifts the mark when the wandb tracker is asked for."""
-    sys.modules.setdefault("wandb", None)  # type: ignore[arg-type]  # None: "import wandb" fails at once
 
 
 _stopped_by: int | None = None

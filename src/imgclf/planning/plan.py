@@ -25,10 +25,9 @@ from imgclf.config.schema import Config
 CPU_IMAGES_PER_S_PER_CORE_32PX = 100.0
 CUDA_IMAGES_PER_S_32PX = 12000.0
 RateFn = Callable[[int, int], float]  # (image side, batch) -> training images/s
-# Seconds every stage pays whatever the training (interpreter, imports, EDA, folds, inference,
-# ensembling, scoring, the report): 55 s of the digits demo's 149 s on two fast cores (2026-12-03),
-# 72 s of 292 s on two slower ones (2026-12-07). A run of run_all.sh measures its own instead
-# (planning.run.fixed_seconds); this figure stands in for stages run one by one.
+# Seconds a run spends outside training (start-ups, EDA, folds, ensembling, the report): 55 s of the
+# digits demo's 149 s on two fast cores (2026-12-03). run_all.sh measures its own instead
+# (planning.run.saved_fixed_seconds); this stands in for a stage run on its own.
 FIXED_OVERHEAD_S = 55.0
 VALIDATION_FACTOR = 1.15  # a fold's time over its training steps alone: validation after every epoch
 # Inference of one TTA view runs at ~6x the training images/s (forward only, no augmentation):

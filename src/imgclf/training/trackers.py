@@ -12,26 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from imgclf.config.schema import Config
+from imgclf.optional import import_wandb
 from imgclf.paths import Paths
 
 log = logging.getLogger(__name__)
-
-
-def import_wandb() -> Any:
-    """The wandb package (optional: imported only when asked for), also in a stage process that
-    marked it absent so that timm would not import it (``cli.skip_timms_wandb_import``)."""
-    if "wandb" in sys.modules and sys.modules["wandb"] is None:
-        del sys.modules["wandb"]
-    import wandb
-
-    return wandb
 
 
 class WandbRun:
