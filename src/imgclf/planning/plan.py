@@ -94,7 +94,7 @@ class TrainingPlan:
     fold_seconds: float  # estimated training time of one fold
     run_seconds: float  # estimated time of the whole run (every fold of the experiments it trains)
     budget_seconds: float | None
-    fixed_seconds: float = FIXED_OVERHEAD_S  # the run's time outside training (stages, EDA, inference)
+    fixed_seconds: float = FIXED_OVERHEAD_S  # the run's time outside training and inference
     experiments: int = 1  # experiments the run trains with the budget
     tune_trials: int | None = None  # full-length tuning trials the budget affords (None: no budget)
     extra_models: tuple[str, ...] = ()  # the plan.extra_models the budget affords
