@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 
 import numpy as np
@@ -106,17 +107,26 @@ def throughput_key(cfg: Config, hw: Hardware, side: int, batch: int) -> str:
             f"OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')}")
 
 
+def _saved_figure(paths: Paths, key: str, compute: Callable[[], float]) -> float:
+    """``compute()`` once per key, kept in the throughput file and then read back (without torch), so
+    that a rerun plans the same epochs and a resumed experiment keeps its config."""
+    saved = json.loads(paths.throughput_json.read_text()) if paths.throughput_json.is_file() else {}
+    if key not in saved:
+        saved[key] = round(compute(), 1)
+        write_text(paths.throughput_json, json.dumps(saved, indent=1, sort_keys=True))
+    return float(saved[key])
+
+
 def saved_rate(cfg: Config, paths: Paths, hw: Hardware, measure: RateFn) -> RateFn:
-    """``measure`` behind the throughput file: measured once per key, then read back (without torch),
-    so that a rerun plans the same epochs and a resumed experiment keeps its config."""
+    """``measure`` behind the throughput file: measured once per model, side, batch and machine."""
     def rate(side: int, batch: int) -> float:
         key = throughput_key(cfg, hw, side, batch)
-        saved = json.loads(paths.throughput_json.read_text()) if paths.throughput_json.is_file() else {}
-        if key not in saved:
-            saved[key] = round(measure(side, batch), 1)
-            log.info("measured training throughput: %.0f images/s (%s)", saved[key], key)
-            write_text(paths.throughput_json, json.dumps(saved, indent=1, sort_keys=True))
-        return float(saved[key])
+
+        def measured() -> float:
+            images_per_s = measure(side, batch)
+            log.info("measured training throughput: %.0f images/s (%s)", images_per_s, key)
+            return images_per_s
+        return _saved_figure(paths, key, measured)
     return rate
 
 
@@ -130,20 +140,18 @@ def run_elapsed() -> float | None:
 
 def saved_fixed_seconds(paths: Paths, hw: Hardware) -> float:
     """The run's seconds outside training, estimated once per competition and machine (then read
-    back, so that a rerun plans the same epochs): FIXED_PER_SECOND_BEFORE_PLAN times the time
-    run_all.sh took to reach this first plan, or FIXED_OVERHEAD_S for a stage run on its own."""
-    key = f"fixed seconds outside training | {machine_key(hw)}"
-    saved = json.loads(paths.throughput_json.read_text()) if paths.throughput_json.is_file() else {}
-    if key not in saved:
+    back, like the throughput): FIXED_PER_SECOND_BEFORE_PLAN times the time run_all.sh took to reach
+    this first plan, or FIXED_OVERHEAD_S for a stage run on its own."""
+    def estimated() -> float:
         elapsed = run_elapsed()
         if elapsed is None:
-            saved[key], how = FIXED_OVERHEAD_S, "a stage run on its own"
+            seconds, how = FIXED_OVERHEAD_S, "a stage run on its own"
         else:
-            saved[key] = round(FIXED_PER_SECOND_BEFORE_PLAN * elapsed, 1)
+            seconds = FIXED_PER_SECOND_BEFORE_PLAN * elapsed
             how = f"run_all.sh took {elapsed:.0f} s to reach this plan"
-        log.info("the run's time outside training: ~%.0f s (%s)", saved[key], how)
-        write_text(paths.throughput_json, json.dumps(saved, indent=1, sort_keys=True))
-    return float(saved[key])
+        log.info("the run's time outside training: ~%.0f s (%s)", seconds, how)
+        return seconds
+    return _saved_figure(paths, f"fixed seconds outside training | {machine_key(hw)}", estimated)
 
 
 def plan_experiment(cfg: Config, paths: Paths, comp: Competition, folds: np.ndarray,
