@@ -153,8 +153,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--timm-seeds", type=int, default=3,
                    help="seeds of the plain loop (b), averaged: one seed's test score moves by ~0.01-0.02")
-    p.add_argument("--threads", type=int, default=1,
-                   help="compute threads of every side (1: on a shared machine two spin against each other)")
+    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                   help="compute threads of every side (default: every core, as a user runs it; 1 when "
+                        "two benchmarks share the machine, or they spin against each other)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     skip = set(filter(None, args.skip.split(",")))

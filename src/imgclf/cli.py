@@ -17,6 +17,7 @@ from imgclf.config.loading import load_config
 from imgclf.config.schema import Config
 from imgclf.errors import UserError, one_line
 from imgclf.lock import hold_lock
+from imgclf.logs import setup_logging
 from imgclf.optional import hide_wandb_from_timm
 from imgclf.paths import Paths
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 # What every stage script runs: its parsed options, the validated config and its paths.
 Stage = Callable[[argparse.Namespace, Config, Paths], None]
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 log = logging.getLogger("imgclf")
 
 
@@ -81,27 +81,6 @@ def parse_folds(text: str | None) -> list[int] | None:
         return sorted({int(part) for part in text.split(",") if part.strip()})
     except ValueError:
         raise UserError(f"--folds expects comma-separated fold numbers, got '{text}'") from None
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time of the record, not at set-up (stages run
-    in-process by tests or notebooks would otherwise keep writing to a closed, replaced stream)."""
-
-    @property
-    def stream(self):  # noqa: ANN201 - logging's own attribute
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: object) -> None:
-        pass
-
-
-def setup_logging(debug: bool = False) -> None:
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, handlers=[handler], force=True)
-    for noisy in ("matplotlib", "PIL", "urllib3", "h5py", "timm"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def run_stage(parser: argparse.ArgumentParser, stage: Stage,

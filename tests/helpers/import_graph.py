@@ -10,7 +10,7 @@ from pathlib import Path
 
 # Each top-level module or subpackage of imgclf and its layer: a unit imports only lower layers.
 LAYERS = {
-    "errors": 0, "optional": 0,
+    "errors": 0, "optional": 0, "logs": 0,
     "atomic": 1, "metrics": 1, "thresholds": 2, "cutpoints": 2, "config": 2, "lock": 2,
     "paths": 3,
     "reporting": 4,

@@ -4,9 +4,9 @@ a larger plan, the budget is respected, and every value the user sets wins over 
 from __future__ import annotations
 
 from imgclf.config.loading import load_config
+from imgclf.planning.hardware import Hardware
 from imgclf.planning.plan import (
     DataStats,
-    Hardware,
     apply_plan,
     describe,
     extra_model_configs,
@@ -66,12 +66,12 @@ def test_inference_of_a_large_test_set_in_many_views_is_part_of_the_budget() -> 
     cfg = load_config(None, ["budget=280"])
     small = DataStats(n_train=376, n_classes=14, n_folds=5, side=24, n_test=0)
     large = DataStats(n_train=376, n_classes=14, n_folds=5, side=24, n_test=1192)
-    rate = lambda side, batch: 98.0  # noqa: E731 - rot14's measured images/s on one thread
+    rate = lambda side, batch, threads: 98.0  # noqa: E731 - rot14's measured images/s on one thread
     alone = make_plan(small, CPU2, cfg, rate, fixed_s=86.0)
     one_view = make_plan(large, CPU2, cfg, rate, fixed_s=86.0)
     seven = make_plan(large, CPU2, cfg, rate, fixed_s=86.0, tta_views=7)
     assert alone.steps_per_fold > one_view.steps_per_fold > seven.steps_per_fold
-    assert seven.run_seconds <= 280 and "7 TTA candidate view(s)" in describe(seven)
+    assert seven.run_seconds <= 280 and "7 TTA candidate views" in describe(seven)
 
 
 def test_explicit_values_win_over_the_plan() -> None:
@@ -107,9 +107,9 @@ def test_too_small_a_budget_skips_tuning_then_the_extra_models() -> None:
 
 def test_the_measured_rate_sets_the_budgeted_steps() -> None:
     stats = DataStats(n_train=1500, n_classes=10, n_folds=5, side=32)
-    cfg = load_config(None, ["budget=600"])
-    slow = make_plan(stats, CPU2, cfg, rate_of=lambda side, batch: 50.0)
-    fast = make_plan(stats, CPU2, cfg, rate_of=lambda side, batch: 500.0)
+    cfg = load_config(None, ["budget=600", "plan.fold_workers=1"])
+    slow = make_plan(stats, CPU2, cfg, rate_of=lambda side, batch, threads: 50.0)
+    fast = make_plan(stats, CPU2, cfg, rate_of=lambda side, batch, threads: 500.0)
     assert slow.steps_per_fold < fast.steps_per_fold and "measured" in describe(slow)
     assert abs(slow.fold_seconds - slow.steps_per_fold * slow.batch_size / 50.0 * 1.15) < 0.2
 
@@ -122,3 +122,35 @@ def test_extra_models_are_experiments_of_their_own() -> None:
         ("regnetx_002", "run1_regnetx_002"), ("mobilenetv3_small_100", "run1_mobilenetv3_small_100")]
     assert all(c.model.pretrained_path is None and c.train == cfg.train for c in extras)
     assert run_experiments(cfg) == 4 and run_experiments(cfg.updated({"tune.train_best": False})) == 3
+
+
+def test_folds_train_side_by_side_on_cpu_each_on_its_share_of_the_cores(monkeypatch) -> None:
+    """Two cores, five folds: two fold processes of one thread each, measured on one thread; five
+    folds take three fold times, so the same budget buys more steps than one fold at a time."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    stats = DataStats(n_train=1500, n_classes=10, n_folds=5, side=32)
+    asked = []
+
+    def rate(side: int, batch: int, threads: int | None) -> float:
+        asked.append(threads)
+        return 100.0 if threads == 1 else 120.0  # a second thread adds ~20%: a small model, small images
+
+    side_by_side = make_plan(stats, CPU2, load_config(None, ["budget=600"]), rate_of=rate)
+    one_at_a_time = make_plan(stats, CPU2, load_config(None, ["budget=600", "plan.fold_workers=1"]),
+                              rate_of=rate)
+    assert asked == [1, None]
+    assert (side_by_side.fold_workers, side_by_side.fold_threads) == (2, 1)
+    assert (one_at_a_time.fold_workers, one_at_a_time.fold_threads) == (1, None)
+    assert side_by_side.steps_per_fold > one_at_a_time.steps_per_fold
+    assert side_by_side.run_seconds <= 600 and "2 at a time" in describe(side_by_side)
+    # the folds' wall time counts rounds: three fold times for five folds
+    infer = side_by_side.run_seconds - side_by_side.fixed_seconds - 3 * side_by_side.fold_seconds
+    assert 0 <= infer < side_by_side.fold_seconds
+    # a GPU, tiny folds, one allowed thread: one fold at a time, in the stage's process
+    assert make_plan(stats, GPU, load_config(None, [])).fold_workers == 1
+    tiny = DataStats(n_train=40, n_classes=2, n_folds=2, side=16)
+    assert make_plan(tiny, CPU2, load_config(None, ["train.epochs=2"])).fold_workers == 1
+    asked_for = load_config(None, ["train.epochs=2", "plan.fold_workers=2"])
+    assert make_plan(tiny, CPU2, asked_for).fold_workers == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert make_plan(stats, CPU2, load_config(None, [])).fold_workers == 1

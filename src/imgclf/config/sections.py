@@ -158,6 +158,10 @@ class PlanConfig(Section):
     epochs_for_large: int = Field(10, ge=1)  # large data: this many epochs, between the two bounds
     train_share: float = Field(0.8, gt=0, le=1)  # of the budget (less fixed costs) for training
     probe_views: bool = True  # decide the label-preserving views by the probe (when augment.* is null)
+    # CPU: folds trained side by side, one process each with an equal share of the cores (null: one
+    # per core up to the folds, when a fold trains on enough images to be worth a process; 1: one
+    # fold at a time in the stage's process)
+    fold_workers: int | None = Field(None, ge=1)
     # run_all.sh also trains each as experiment <experiment>_<model>: another architecture family
     # for the ensemble (a fixed, small list: every model trains every fold within the budget)
     extra_models: list[str] = ["regnetx_002"]

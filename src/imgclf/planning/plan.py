@@ -10,21 +10,19 @@ planned key is only a default: a value given in the config or by ``--set`` wins.
 
 from __future__ import annotations
 
-import glob
 import math
-import os
-import sys
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from imgclf.config.schema import Config
+from imgclf.planning.hardware import (
+    CONCURRENT_EFFICIENCY,
+    FOLD_PROCESS_START_S,
+    FoldParallelism,
+    Hardware,
+    RateFn,
+    fold_parallelism,
+)
 
-# A rough throughput of resnet10t-sized models (images/s at 32 px, forward + backward + step,
-# augmentation included) for estimates the budget does not depend on; a budgeted plan measures
-# its own (training.throughput). Two CPU cores measured ~160/s (batch 16, 32 px).
-CPU_IMAGES_PER_S_PER_CORE_32PX = 100.0
-CUDA_IMAGES_PER_S_32PX = 12000.0
-RateFn = Callable[[int, int], float]  # (image side, batch) -> training images/s
 # Seconds a run spends outside training (start-ups, EDA, folds, ensembling, the report): 55 s of the
 # digits demo's 149 s on two fast cores (2026-12-03). run_all.sh measures its own instead
 # (planning.run.saved_fixed_seconds); this stands in for a stage run on its own.
@@ -33,41 +31,6 @@ VALIDATION_FACTOR = 1.15  # a fold's time over its training steps alone: validat
 # Inference of one TTA view runs at ~6x the training images/s (forward only, no augmentation):
 # rot14 on one thread inferred 5293 image-views a fold in 8.6 s against 98 training images/s.
 INFERENCE_SPEEDUP = 6.0
-
-
-@dataclass(frozen=True)
-class Hardware:
-    device: str  # "cpu" | "cuda"
-    cpus: int
-    gpus: int = 0
-
-    def images_per_s(self, side: int, batch: int = 32) -> float:
-        """Estimated training images/s at ``side`` px and ``batch`` (small sides do not get faster than
-        32 px; on CPU a batch of 16 runs ~0.7x the images/s of one of 32, measured)."""
-        scale = (32 / max(side, 32)) ** 2 * min(1.0, (batch / 32) ** 0.5)
-        if self.device == "cuda":
-            return CUDA_IMAGES_PER_S_32PX * max(1, self.gpus) * scale
-        return CPU_IMAGES_PER_S_PER_CORE_32PX * max(1, self.cpus) * scale
-
-
-def no_gpu_device_node() -> bool:
-    """True on a Linux machine with no NVIDIA (or ROCm, or WSL) GPU device node, where CUDA cannot be
-    available: the plan learns it without importing torch (3.5 s on two slow cores, in every stage
-    that plans)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    return not (glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg"))
-
-
-def detect_hardware(cfg: Config) -> Hardware:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if cfg.device == "cpu" or no_gpu_device_node():
-        return Hardware("cpu", cpus)
-    import torch  # only here: the plan itself is plain arithmetic
-
-    if torch.cuda.is_available():
-        return Hardware("cuda", cpus, torch.cuda.device_count())
-    return Hardware("cpu", cpus)
 
 
 @dataclass(frozen=True)
@@ -99,6 +62,12 @@ class TrainingPlan:
     tune_trials: int | None = None  # full-length tuning trials the budget affords (None: no budget)
     extra_models: tuple[str, ...] = ()  # the plan.extra_models the budget affords
     reasons: tuple[str, ...] = ()
+    fold_workers: int = 1  # CPU: folds trained side by side (one process each)
+    fold_threads: int | None = None  # CPU threads of each fold process (None: the stage's, all)
+
+    @property
+    def parallel(self) -> FoldParallelism:
+        return FoldParallelism(self.fold_workers, self.fold_threads)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "reasons": list(self.reasons), "extra_models": list(self.extra_models)}
@@ -152,26 +121,26 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
     per_fold = max(1, fold_train_rows(stats.n_train, stats.n_folds) + (0 if mixed else stats.n_extra))
     batch = cfg.train.batch_size or plan_batch_size(per_fold, hw)
     steps_per_epoch = max(1, per_fold // batch) if per_fold > batch else 1
-    rate = (rate_of or hw.images_per_s)(size, batch)
+    wanted = min(max(pc.min_steps, pc.epochs_for_large * steps_per_epoch), pc.max_steps)
+    images_per_fold = batch * (cfg.train.epochs * steps_per_epoch if cfg.train.epochs else wanted)
+    parallel, alone, rate, rate_reasons = _fold_rate(cfg, hw, stats.n_folds, (size, batch, images_per_fold),
+                                                     rate_of)
     extra = f" ({stats.n_extra} of them beyond the train images)" if stats.n_extra and not mixed else ""
     reasons = [f"{per_fold} training images per fold{extra} -> batch {batch}, "
-               f"{steps_per_epoch} steps per epoch",
-               f"~{rate:.0f} training images/s on {hw.device} "
-               f"({'measured' if rate_of else 'rough estimate'})"]
-    infer_s = inference_seconds(stats, tta_views, rate)
-    if cfg.budget is not None:
-        reasons.append(f"inference ~{infer_s:.0f} s a fold ({tta_views} TTA candidate view(s))")
+               f"{steps_per_epoch} steps per epoch", *rate_reasons]
+    infer_s = inference_seconds(stats, tta_views, alone)  # in the stage's own process
+    reasons += [f"inference ~{infer_s:.0f} s a fold ({tta_views} TTA candidate views)"] if cfg.budget else []
     if mixed:
         ride = cfg.pseudo.rows_per_batch(batch)
         reasons.append(f"each batch also carries {ride} pseudo-labelled rows (pseudo.schedule=mixed)")
         rate *= batch / (batch + ride)  # the time per step grows with the rows it carries
-    wanted = max(pc.min_steps, pc.epochs_for_large * steps_per_epoch)
     if wanted == pc.min_steps:
         reasons.append(f"small data: at least {pc.min_steps} optimiser steps per fold")
-    wanted = min(wanted, pc.max_steps)
-    fit = _fit_budget(cfg, stats, wanted, steps_per_epoch, batch, rate, fixed_s, infer_s)
-    steps, limited, experiments, tune_trials, extras = fit.steps, fit.limited, fit.experiments, \
-        fit.tune_trials, fit.extras
+    rounds = parallel.rounds(stats.n_folds)
+    besides_s = stats.n_folds * infer_s + (FOLD_PROCESS_START_S if parallel.workers > 1 else 0.0)
+    fit = _fit_budget(cfg, stats, wanted, steps_per_epoch, batch, rate, fixed_s, (besides_s, rounds))
+    steps, limited, experiments, tune_trials, extras = (fit.steps, fit.limited, fit.experiments,
+                                                        fit.tune_trials, fit.extras)
     reasons += fit.reasons
     if limited:
         reasons.append(f"budget {cfg.budget:.0f} s: {steps} steps per fold")
@@ -182,13 +151,32 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
         min(2.0, max(0.2, 0.05 * epochs)), 2)
     fold_s = _fold_seconds(steps, batch, rate)
     trial_s = fold_s * (cfg.tune.epochs / epochs if cfg.tune.epochs else 1.0) * len(cfg.tune.folds)
-    run_s = fixed_s + experiments * stats.n_folds * (fold_s + infer_s) + (tune_trials or 0) * trial_s
+    run_s = fixed_s + experiments * (rounds * fold_s + besides_s) + (tune_trials or 0) * trial_s
     return TrainingPlan(batch_size=batch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         steps_per_fold=steps, warmup_epochs=warmup, image_size=size,
                         fold_seconds=round(fold_s, 1), run_seconds=round(run_s, 1), budget_seconds=cfg.budget,
-                        fixed_seconds=round(fixed_s, 1),
-                        experiments=experiments, tune_trials=tune_trials, extra_models=extras,
-                        reasons=tuple(reasons))
+                        fixed_seconds=round(fixed_s, 1), experiments=experiments, tune_trials=tune_trials,
+                        extra_models=extras, reasons=tuple(reasons), fold_workers=parallel.workers,
+                        fold_threads=parallel.threads)
+
+
+def _fold_rate(cfg: Config, hw: Hardware, n_folds: int, shape: tuple[int, int, int], rate_of: RateFn | None
+               ) -> tuple[FoldParallelism, float, float, list[str]]:
+    """How the folds train: side by side or not, the training images/s of one fold process alone
+    and of each while they train side by side, and the plan's lines about it. ``shape``: image
+    side, batch and the images a fold trains on."""
+    side, batch, images_per_fold = shape
+    parallel = fold_parallelism(cfg, hw, n_folds, images_per_fold)
+    alone = (rate_of or hw.images_per_s)(side, batch, parallel.threads)
+    threads = f" with {parallel.threads} thread(s)" if parallel.threads else ""
+    reasons = [f"~{alone:.0f} training images/s on {hw.device}{threads} "
+               f"({'measured' if rate_of else 'rough estimate'})"]
+    if parallel.workers == 1:
+        return parallel, alone, alone, reasons
+    each = alone * CONCURRENT_EFFICIENCY
+    reasons.append(f"folds train {parallel.workers} at a time, one process each with {parallel.threads} CPU "
+                   f"thread(s) (~{each:.0f} images/s each)")
+    return parallel, alone, each, reasons
 
 
 @dataclass
@@ -204,7 +192,7 @@ class _Fit:
 
 
 def _fit_budget(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int, batch: int,
-                rate: float, fixed_s: float, infer_s: float) -> _Fit:
+                rate: float, fixed_s: float, schedule: tuple[float, int]) -> _Fit:
     """The base model comes first; tuning and the other families use what is left. Tuning goes
     when the rest affords under half of ``tune.trials`` full-length trials (short trials rank
     noise; ASHA stops about half early); the extra models go (after tuning) when with them a fold
@@ -218,7 +206,7 @@ def _fit_budget(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int
     def share() -> None:  # training's share grows by tuning's when tuning is off
         scale = 1 / pc.train_share if fit.tune_trials == 0 else 1.0
         fit.steps, fit.limited = _steps_within(cfg, stats, wanted, steps_per_epoch, batch / rate,
-                                               fit.experiments, scale, fixed_s, infer_s)
+                                               fit.experiments, scale, fixed_s, schedule)
 
     def drop_tuning(why: str) -> None:
         fit.reasons.append(f"tuning skipped: {why}; its share goes to training")
@@ -263,15 +251,20 @@ def tuning_seconds(cfg: Config, fixed_s: float) -> float:
 
 
 def _steps_within(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int, step_s: float,
-                  experiments: int, share_scale: float, fixed_s: float, infer_s: float) -> tuple[int, bool]:
+                  experiments: int, share_scale: float, fixed_s: float,
+                  schedule: tuple[float, int]) -> tuple[int, bool]:
     """``wanted`` steps, or fewer when one fold's share of the budget (training and inference get
     plan.train_share of what the fixed costs leave, times ``share_scale``) affords fewer, but never
     under a quarter of the step floor (a model that has barely started is no model); and whether it
-    did."""
+    did. ``schedule``: an experiment's seconds besides its folds' training (inference, the fold
+    processes' start-up), and the fold times its training takes (its folds, or fewer rounds of folds
+    side by side)."""
     if cfg.budget is None:
         return wanted, False
+    besides_s, rounds = schedule
     share = min(1.0, cfg.plan.train_share * share_scale)
-    fold_s = max(1.0, (cfg.budget - fixed_s) * share / (experiments * stats.n_folds) - infer_s)
+    per_experiment = (cfg.budget - fixed_s) * share / experiments - besides_s
+    fold_s = max(1.0, per_experiment / rounds)
     affordable = int(fold_s / step_s / VALIDATION_FACTOR)
     if affordable >= wanted:
         return wanted, False

@@ -20,14 +20,12 @@ from imgclf.data.folds import folds_digest
 from imgclf.data.images import read_resized
 from imgclf.data.sizing import auto_image_size
 from imgclf.paths import Paths
+from imgclf.planning.hardware import Hardware, RateFn, detect_hardware
 from imgclf.planning.plan import (
     FIXED_OVERHEAD_S,
     DataStats,
-    Hardware,
-    RateFn,
     apply_plan,
     describe,
-    detect_hardware,
     extra_model_configs,
     make_plan,
 )
@@ -99,12 +97,13 @@ def machine_key(hw: Hardware) -> str:
     return f"{hw.device} x{max(hw.gpus, 1) if hw.device == 'cuda' else hw.cpus}"
 
 
-def throughput_key(cfg: Config, hw: Hardware, side: int, batch: int) -> str:
+def throughput_key(cfg: Config, hw: Hardware, side: int, batch: int, threads: int | None = None) -> str:
     """Everything a measured training throughput depends on."""
     t, m = cfg.train, cfg.model
+    threads_key = f" | {threads} thread(s)" if threads else ""
     return (f"{machine_key(hw)} | {m.name} {m.heads} | "
             f"{side} px batch {batch} | amp {t.amp} channels_last {t.channels_last} compile {t.compile} | "
-            f"OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')}")
+            f"OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')}{threads_key}")
 
 
 def _saved_figure(paths: Paths, key: str, compute: Callable[[], float]) -> float:
@@ -119,11 +118,11 @@ def _saved_figure(paths: Paths, key: str, compute: Callable[[], float]) -> float
 
 def saved_rate(cfg: Config, paths: Paths, hw: Hardware, measure: RateFn) -> RateFn:
     """``measure`` behind the throughput file: measured once per model, side, batch and machine."""
-    def rate(side: int, batch: int) -> float:
-        key = throughput_key(cfg, hw, side, batch)
+    def rate(side: int, batch: int, threads: int | None = None) -> float:
+        key = throughput_key(cfg, hw, side, batch, threads)
 
         def measured() -> float:
-            images_per_s = measure(side, batch)
+            images_per_s = measure(side, batch, threads)
             log.info("measured training throughput: %.0f images/s (%s)", images_per_s, key)
             return images_per_s
         return _saved_figure(paths, key, measured)

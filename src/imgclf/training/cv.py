@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import yaml
 
-from imgclf.atomic import remove_temps, write_csv, write_text
+from imgclf.atomic import remove_temps, write_text
 from imgclf.config.compare import config_differences, training_view
 from imgclf.config.loading import dump_yaml
 from imgclf.config.schema import Config
@@ -20,16 +20,16 @@ from imgclf.data.folds import check_experiment_folds, folds_digest, read_folds
 from imgclf.data.ingest import load_competition
 from imgclf.errors import UserError
 from imgclf.lock import clear_stale, hold_lock
-from imgclf.metrics import score_all
 from imgclf.paths import Paths
+from imgclf.planning.hardware import FoldParallelism
 from imgclf.planning.run import save_plan
 from imgclf.training.distributed import dist_info, held_by_main, on_main
-from imgclf.training.fit import run_fold
-from imgclf.training.oof import predict_fold_oof, summarise_cv
+from imgclf.training.fold_job import train_fold
+from imgclf.training.oof import summarise_cv
+from imgclf.training.parallel import train_folds
 from imgclf.training.preflight import check_training_inputs
 from imgclf.training.status import resolve_config
 from imgclf.training.student import StudentFold
-from imgclf.training.trackers import FoldTrackers, wants_trackers
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _check_folds_fingerprint(paths: Paths, experiment: str | None) -> None:
 
 
 def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None, student_rows: int = 0
-                ) -> tuple[Config, Competition, np.ndarray, list[int]]:
+                ) -> tuple[Config, Competition, np.ndarray, list[int], FoldParallelism]:
     comp = load_competition(cfg, paths)
     folds = read_folds(paths, comp)
     cfg, plan = resolve_config(cfg, comp, paths, folds, student_rows)
@@ -75,7 +75,8 @@ def _prepare_cv(cfg: Config, paths: Paths, only_folds: list[int] | None, student
         check_training_inputs(cfg, comp)  # before prepare_experiment writes: bad input leaves no artefact
     prepare_experiment(cfg, paths, plan=plan)
     check_extra_train(cfg, paths, comp)
-    return cfg, comp, folds, wanted
+    planned = plan["plan"]
+    return cfg, comp, folds, wanted, FoldParallelism(planned["fold_workers"], planned["fold_threads"])
 
 
 def check_extra_train(cfg: Config, paths: Paths, comp: Competition, experiment: str | None = None) -> None:
@@ -114,7 +115,8 @@ def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None,
     (the others get what it read), so other machines need only the competition's images.
     """
     info = dist_info()
-    cfg, comp, folds, wanted = on_main(lambda: _prepare_cv(cfg, paths, only_folds, student_rows), info)
+    cfg, comp, folds, wanted, parallel = on_main(lambda: _prepare_cv(cfg, paths, only_folds, student_rows),
+                                                 info)
     n_folds = int(folds.max()) + 1
     todo = on_main(lambda: [f for f in wanted if not paths.fold_oof(f).is_file()], info)
     for fold in sorted(set(wanted) - set(todo)):
@@ -122,15 +124,11 @@ def run_cv(cfg: Config, paths: Paths, only_folds: list[int] | None = None,
         if info.is_main:
             clear_stale(paths.fold_lock(fold))  # left by a run killed after it finished this fold
     with held_by_main(lambda: _fold_locks(paths, todo), info):
-        for fold in todo:
-            trackers = FoldTrackers(cfg, paths, fold) if info.is_main and wants_trackers(cfg) else None
-            run_fold(cfg, paths, comp, folds, fold, student=None if student is None else student(fold),
-                     trackers=trackers)
-            oof = predict_fold_oof(cfg, paths, comp, folds, fold)
-            if info.is_main:
-                write_csv(paths.fold_oof(fold), oof)
-                if trackers is not None:
-                    trackers.finish(score_all(comp.labels_of(oof["id"]), oof[comp.classes].to_numpy(),
-                                              task=comp.task))
+        if student is None and not info.enabled:
+            train_folds(cfg, paths, comp, folds, todo, parallel)
+        else:  # a student's extra rows are built per fold here; under torchrun every rank trains each fold
+            for fold in todo:
+                train_fold(cfg, paths, comp, folds, fold, student=None if student is None else student(fold),
+                           is_main=info.is_main)
     return on_main(lambda: summarise_cv(cfg, paths, comp, n_folds), info)
 

@@ -61,6 +61,16 @@ def amp_dtype(cfg: Config, device: torch.device) -> torch.dtype | None:
     return None
 
 
+# Progress bars of every runtime made in this process (None: on a terminal). A fold process keeps
+# them off: folds side by side would draw over each other, and its parent shows the folds' bar.
+_progress_default: bool | None = None
+
+
+def hide_progress_bars() -> None:
+    global _progress_default
+    _progress_default = False
+
+
 def make_runtime(cfg: Config, device: torch.device, mean: tuple, std: tuple) -> Runtime:
     dtype = amp_dtype(cfg, device)
     if device.type == "cuda":
@@ -72,7 +82,7 @@ def make_runtime(cfg: Config, device: torch.device, mean: tuple, std: tuple) -> 
                        else device.type == "cuda"),
         mean=torch.tensor([m * 255 for m in mean], **to_dev).view(1, 3, 1, 1),
         std=torch.tensor([s * 255 for s in std], **to_dev).view(1, 3, 1, 1),
-        scaler=torch.amp.GradScaler("cuda") if dtype == torch.float16 else None)
+        scaler=torch.amp.GradScaler("cuda") if dtype == torch.float16 else None, progress=_progress_default)
 
 
 @dataclass

@@ -31,10 +31,10 @@ def resolve_config(cfg: Config, comp: Competition, paths: Paths, folds: np.ndarr
     """Fill the data-dependent defaults (the training plan: batch, epochs, warm-up, image side; the
     label-preserving views) so the saved config reproduces the run; also returns the plan's record.
     ``n_extra``: rows each fold trains on beyond its train images (a pseudo-label student's)."""
-    def measure(side: int, batch: int) -> float:
+    def measure(side: int, batch: int, threads: int | None) -> float:
         from imgclf.training.throughput import measure_images_per_s  # torch: only when not measured yet
 
-        return measure_images_per_s(cfg, comp, side, batch)
+        return measure_images_per_s(cfg, comp, side, batch, threads)
 
     return plan_experiment(cfg, paths, comp, folds, measure, n_extra)
 

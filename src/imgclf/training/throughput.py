@@ -21,6 +21,7 @@ from imgclf.models.factory import build_loss, build_model
 from imgclf.models.ordinal import output_width
 from imgclf.training.engine import make_runtime, pick_device
 from imgclf.training.optim import build_optimizer
+from imgclf.training.threads import torch_threads
 from imgclf.training.transforms import train_transform
 
 WARMUP_STEPS = 5  # the first steps allocate and pick kernels
@@ -95,11 +96,14 @@ def _augment_seconds(cfg: Config, side: int, n: int = 64) -> float:
     return (time.perf_counter() - start) / n
 
 
-def measure_images_per_s(cfg: Config, comp: Competition, side: int, batch: int) -> float:
-    """Training images/s: on CPU the augmentation shares the cores with the steps, so their times
-    add; on CUDA the loader's workers augment while the GPU computes, so the slower one sets the pace."""
-    model_s = _timed_steps(cfg, comp, side, batch)
-    augment_s = _augment_seconds(cfg, side)
+def measure_images_per_s(cfg: Config, comp: Competition, side: int, batch: int,
+                         threads: int | None = None) -> float:
+    """Training images/s on ``threads`` CPU threads (None: the process's): on CPU the augmentation
+    shares the cores with the steps, so their times add; on CUDA the loader's workers augment while
+    the GPU computes, so the slower one sets the pace."""
+    with torch_threads(threads):
+        model_s = _timed_steps(cfg, comp, side, batch)
+        augment_s = _augment_seconds(cfg, side)
     if pick_device(cfg).type == "cuda":
         workers = max(1, cfg.train.num_workers or 4)
         return LOOP_EFFICIENCY / max(model_s, augment_s / workers)
