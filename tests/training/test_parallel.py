@@ -51,6 +51,13 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _wait_gone(pids: list[int], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and [p for p in pids if _alive(p)]:
+        time.sleep(0.1)
+    assert not [p for p in pids if _alive(p)]
+
+
 def _start_and_wait(cmd: list[str], paths: Paths, epochs: int) -> tuple[subprocess.Popen, list[int]]:
     """The stage started, once both folds have ``epochs`` epochs in history.csv: it and its fold processes."""
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "2"},
@@ -79,11 +86,13 @@ def test_sigterm_and_sigkill_stop_every_fold_process_and_the_reruns_give_the_uni
     assert done.returncode == 0 and "folds 0,1: 2 at a time" in done.stderr, done.stderr[-2000:]
 
     proc, workers = _start_and_wait(_train_cmd(cfg.data.dir, paths.root), paths, 1)
-    assert len(_fold_processes(workers)) == 2
+    folds_at_work = _fold_processes(workers)
+    assert len(folds_at_work) == 2
     proc.send_signal(signal.SIGTERM)  # as run_all.sh forwards it: to the stage alone
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143 and stderr.strip().splitlines()[-1] == "error: interrupted", stderr[-2000:]
-    assert not [w for w in workers if _alive(w)]
+    assert not [w for w in folds_at_work if _alive(w)]  # the stage waited for them
+    _wait_gone(workers)  # multiprocessing's resource tracker leaves once they have
     stopped_at = [load_checkpoint(paths.last_ckpt(f))["epoch"] for f in (0, 1)]
     assert all(1 <= e < EPOCHS for e in stopped_at) and not paths.fold_oof(0).exists()
 
@@ -91,10 +100,7 @@ def test_sigterm_and_sigkill_stop_every_fold_process_and_the_reruns_give_the_uni
     assert len(_fold_processes(workers)) == 2
     proc.send_signal(signal.SIGKILL)  # no handler runs: the fold processes notice their parent is gone
     proc.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and [w for w in workers if _alive(w)]:
-        time.sleep(0.1)
-    assert not [w for w in workers if _alive(w)]
+    _wait_gone(workers)
 
     rerun = subprocess.run(_train_cmd(cfg.data.dir, paths.root), capture_output=True, text=True, env=env,
                            cwd=REPO, timeout=600)
