@@ -42,6 +42,9 @@ def test_a_too_large_lr_diverges_and_the_suggestion_is_below_it(tmp_path: Path, 
     assert suggested == {"train": {"lr": float(f"{found.suggestion:.3g}")}}
     assert (paths.lr_find_dir / "lr_find.png").stat().st_size > 5000
     assert not paths.best_ckpt(0).exists() and not paths.fold_oof(0).exists()  # no training state
+    again = find_lr(cfg, paths, comp, folds, start_lr=1e-4, end_lr=1e4, num_iter=60)
+    assert again.suggestion == found.suggestion  # seeded, augmentation included
+    pd.testing.assert_frame_equal(pd.read_csv(paths.lr_find_dir / "lr_find.csv"), table)
 
 
 def test_refused_under_torchrun(tmp_path: Path) -> None:

@@ -69,6 +69,7 @@ def range_test(run: FoldRun, start_lr: float, end_lr: float,
     while len(lrs) < num_iter:
         loader = make_loader(run.train_ds, run.cfg, run.rt.device, train=True, seed=run.cfg.seed + epoch,
                              labels_for_sampler=run.train_ds.labels)
+        run.train_ds.reseed(run.cfg.seed + epoch)  # unseeded augmentation made two range tests differ
         for images, target, _ in loader:
             lr = start_lr * factor ** len(lrs)
             _set_lr(run.optimizer, lr, base)
