@@ -77,9 +77,11 @@ def _collect(results: mp.Queue, processes: list, todo: list[int]) -> None:
             try:
                 kind, fold, text = results.get(timeout=1.0)
             except queue.Empty:
-                dead = [p for p in processes if p.exitcode not in (None, 0)]
-                if dead and results.empty():
-                    raise RuntimeError(f"a fold process died (exit code {dead[0].exitcode}) with fold(s) "
+                ended = [p for p in processes if p.exitcode is not None]
+                dead = [p for p in ended if p.exitcode != 0]
+                if (dead or len(ended) == len(processes)) and results.empty():
+                    code = dead[0].exitcode if dead else 0
+                    raise RuntimeError(f"a fold process died (exit code {code}) with fold(s) "
                                        f"{','.join(map(str, sorted(left)))} unfinished") from None
                 continue
             if kind == "done":
