@@ -100,8 +100,13 @@ def no_gpu_device_node() -> bool:
     return not (glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg"))
 
 
+def available_cpus() -> int:
+    """The cores this process may run on (its affinity mask, e.g. under taskset or a container)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def detect_hardware(cfg: Config) -> Hardware:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = available_cpus()
     if cfg.device == "cpu" or no_gpu_device_node():
         return Hardware("cpu", cpus)
     import torch  # only here: the plan itself is plain arithmetic

@@ -65,10 +65,6 @@ class TrainingPlan:
     fold_workers: int = 1  # CPU: folds trained side by side (one process each)
     fold_threads: int | None = None  # CPU threads of each fold process (None: the stage's, all)
 
-    @property
-    def parallel(self) -> FoldParallelism:
-        return FoldParallelism(self.fold_workers, self.fold_threads)
-
     def to_dict(self) -> dict:
         return {**asdict(self), "reasons": list(self.reasons), "extra_models": list(self.extra_models)}
 

@@ -23,7 +23,8 @@ from imgclf.config.schema import Config
 from imgclf.data.crop import CropPlan
 from imgclf.data.images import read_resized
 from imgclf.paths import Paths
-from imgclf.training.distributed import DistInfo, available_cpus
+from imgclf.planning.hardware import available_cpus
+from imgclf.training.distributed import DistInfo
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ import torch.distributed as dist
 from torch import nn
 
 from imgclf.errors import UserError
+from imgclf.planning.hardware import available_cpus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,11 +79,6 @@ def init_distributed(device: torch.device | None = None) -> DistInfo:
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend="nccl" if on_cuda else "gloo", timeout=COLLECTIVE_TIMEOUT)
     return dist_info()
-
-
-def available_cpus() -> int:
-    """The cores this process may run on (its affinity mask, e.g. under taskset or a container)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def cpu_threads_per_rank() -> int:
