@@ -12,6 +12,7 @@ from imgclf.ensemble.methods import (
     choose_method,
     fit_weights,
     hard_vote,
+    members_worth_blending,
     rank_average,
     run_methods,
     soft_vote,
@@ -99,6 +100,26 @@ def test_auto_keeps_the_plain_mean_unless_a_fitted_method_beats_it_by_more_than_
     assert choose_method(blends, labels, ACC, "auto") == "stacking"
     blends, labels = _blends_where_stacking_changes(n_changed=2, n_fixed=2)  # +2 rows, noise 1.4 rows
     assert choose_method(blends, labels, ACC, "auto") == "stacking"
+
+
+def _one_hot_with_errors(labels: np.ndarray, wrong: np.ndarray, n_classes: int) -> np.ndarray:
+    predicted = np.where(wrong, (labels + 1) % n_classes, labels)
+    return np.eye(n_classes)[predicted] * 0.8 + 0.2 / n_classes
+
+
+def test_a_clearly_worse_model_is_left_out_of_the_blends_and_a_close_one_is_not():
+    """texture4's measured case: resnet10t at OOF 0.93, regnetx_002 at 0.76; their soft vote scored
+    0.92, under the better model alone. A model within two paired standard errors of the best stays
+    (it may err differently); under a probability metric every model stays."""
+    labels, rows = np.random.default_rng(0).integers(0, 4, 400), np.arange(400)
+    best = _one_hot_with_errors(labels, rows < 28, 4)  # 0.93
+    close = _one_hot_with_errors(labels, (rows >= 20) & (rows < 56), 4)  # 0.91: 2 rows worse, noise 5.3
+    laggard = _one_hot_with_errors(labels, (rows >= 100) & (rows < 200), 4)  # 0.75
+    oofs = np.stack([laggard, best, close])
+    assert members_worth_blending(oofs, labels, ACC) == [1, 2]
+    assert members_worth_blending(oofs[1:], labels, ACC) == [0, 1]
+    assert members_worth_blending(oofs, labels, get_metric("log_loss")) == [0, 1, 2]
+    assert members_worth_blending(oofs[:1], labels, ACC) == [0]
 
 
 def test_fit_weights_for_log_loss_and_single_model():

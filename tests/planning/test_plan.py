@@ -27,6 +27,20 @@ def test_small_data_gets_a_small_batch_and_the_step_floor() -> None:
     assert "small data" in describe(plan)
 
 
+def test_tiny_images_train_at_64_px_where_pixels_are_cheap() -> None:
+    """A GPU or a CPU with bf16 matrix units trains 64 px for under ~1.5x the time of 32 px: tiny
+    images are upsampled to 64 (resnet10t keeps a 2x2 last map); an fp32 CPU stays at 32 px.
+    Larger images keep their median side."""
+    cfg = load_config(None, ["budget=null"])
+    amx = Hardware("cpu", 2, cpu_bf16=True)
+    assert not CPU2.cheap_pixels and amx.cheap_pixels and GPU.cheap_pixels
+    for side, fp32_cpu, cheap in ((25, 32, 64), (8, 32, 64), (48, 48, 64), (96, 96, 96), (300, 128, 128)):
+        stats = DataStats(n_train=150, n_classes=2, n_folds=5, side=side)
+        assert make_plan(stats, CPU2, cfg).image_size == fp32_cpu, side
+        assert make_plan(stats, amx, cfg).image_size == cheap, side
+        assert make_plan(stats, GPU, cfg).image_size == max(cheap, min(side, 224)), side
+
+
 def test_large_data_is_capped_by_max_steps() -> None:
     cfg = load_config(None, ["budget=null", "plan.max_steps=5000"])
     plan = make_plan(DataStats(n_train=200_000, n_classes=100, n_folds=5, side=300), CPU2, cfg)
@@ -154,3 +168,20 @@ def test_folds_train_side_by_side_on_cpu_each_on_its_share_of_the_cores(monkeypa
     assert make_plan(tiny, CPU2, asked_for).fold_workers == 2
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert make_plan(stats, CPU2, load_config(None, [])).fold_workers == 1
+
+
+def test_bf16_fold_processes_are_planned_at_their_own_measured_share(monkeypatch) -> None:
+    """Fold processes side by side keep ~0.85 of their throughput alone in fp32 and ~1.0 in bf16 on
+    AMX (bench/fold_parallel.py): a plan for 64 px images on such a CPU buys more steps from the
+    same measured rate, and one with amp off plans as fp32."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    stats = DataStats(n_train=1500, n_classes=10, n_folds=5, side=64)
+    amx = Hardware("cpu", 2, cpu_bf16=True)
+    cfg = load_config(None, ["budget=600"])
+    rate = lambda side, batch, threads: 100.0  # noqa: E731
+    bf16, fp32_cpu = make_plan(stats, amx, cfg, rate_of=rate), make_plan(stats, CPU2, cfg, rate_of=rate)
+    amp_off = make_plan(stats, amx, cfg.updated({"train.amp": "off"}), rate_of=rate)
+    assert bf16.fold_workers == fp32_cpu.fold_workers == 2 and bf16.image_size == 64
+    assert bf16.steps_per_fold > fp32_cpu.steps_per_fold == amp_off.steps_per_fold
+    assert "~100 images/s each" in describe(bf16) and "~85 images/s each" in describe(fp32_cpu)
+    assert bf16.run_seconds <= 600

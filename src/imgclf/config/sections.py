@@ -124,7 +124,7 @@ class TrainConfig(Section):
     accum_steps: int = Field(1, ge=1)
     clip_grad: float | None = Field(None, gt=0)
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
-    channels_last: bool | None = None  # None: on for CUDA
+    channels_last: bool | None = None  # None: on for CUDA and for bf16 on CPU
     compile: bool = False
     sync_bn: bool = False  # torchrun on CUDA: BatchNorm statistics over all GPUs' batches (SyncBatchNorm)
     ema: bool = True  # measured: lower OOF log loss on small data; validation and checkpoints use it

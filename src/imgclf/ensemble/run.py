@@ -12,10 +12,18 @@ from imgclf.atomic import write_csv, write_text
 from imgclf.config.schema import Config
 from imgclf.data.folds import read_folds
 from imgclf.data.ingest import load_competition
-from imgclf.ensemble.methods import METHODS, Blend, choose_method, run_methods, selection_score
+from imgclf.ensemble.methods import (
+    LAGGARD_NOISES,
+    METHODS,
+    Blend,
+    choose_method,
+    members_worth_blending,
+    run_methods,
+    selection_score,
+)
 from imgclf.ensemble.submission import build_submission, write_submissions
 from imgclf.inference.predictions import load_model_predictions, selected_experiments
-from imgclf.metrics import REPORTED, get_metric, score_all
+from imgclf.metrics import REPORTED, Metric, get_metric, score_all
 from imgclf.paths import Paths
 from imgclf.reporting.errors import write_error_analysis
 from imgclf.reporting.run_report import write_run_report
@@ -64,9 +72,12 @@ def run_ensemble(cfg: Config, paths: Paths) -> dict:
         return run_multilabel_ensemble(cfg, paths, comp, folds, models)
     labels = comp.train["label"].to_numpy()
     metric = get_metric(cfg.metric)
+    every = models
+    if cfg.ensemble.method == "auto":
+        models, experiments = _drop_laggards(models, experiments, labels, metric)
     oofs, tests = np.stack([m.oof for m in models]), np.stack([m.test for m in models])
     blends = run_methods(oofs, tests, labels, folds, metric, seed=cfg.seed)
-    table = score_table(blends, {m.name: m.oof for m in models}, labels, cfg.metric)
+    table = score_table(blends, {m.name: m.oof for m in every}, labels, cfg.metric)
     write_csv(paths.ensemble_scores_csv, table)
     method = choose_method(blends, labels, metric, cfg.ensemble.method)
     honest = selection_score(blends, method, labels, metric)
@@ -78,10 +89,12 @@ def run_ensemble(cfg: Config, paths: Paths) -> dict:
 
     final = build_submission(comp, blends[method].test)
     alternatives = {f"ensemble_{name}": build_submission(comp, blends[name].test) for name in METHODS}
-    alternatives.update({f"model_{m.name}": build_submission(comp, m.test) for m in models})
+    alternatives.update({f"model_{m.name}": build_submission(comp, m.test) for m in every})
     written = write_submissions(paths, comp, final, alternatives)
     summary = {
-        "metric": cfg.metric, "experiments": experiments, "requested": cfg.ensemble.method, "method": method,
+        "metric": cfg.metric, "experiments": experiments,
+        "left_out": [m.name for m in every if m.name not in experiments],
+        "requested": cfg.ensemble.method, "method": method,
         "honest_oof_score": honest, "weights": weights,
         "nested_fold_weights": blends["weighted_nested"].info["fold_weights"], **written,
     }
@@ -101,3 +114,14 @@ def _print_table(table: pd.DataFrame, metric: str, method: str, requested: str, 
     print(shown.to_string(float_format=lambda v: f"{v:.4f}"))
     how = "config ensemble.method" if requested != "auto" else "auto: best honest OOF score"
     print(f"final method: {method} ({how}; OOF {metric} {honest:.4f})")
+
+
+def _drop_laggards(models: list, experiments: list[str], labels: np.ndarray,
+                   metric: Metric) -> tuple[list, list[str]]:
+    """The models (and their experiment names) worth blending; says which were left out and why."""
+    keep = members_worth_blending(np.stack([m.oof for m in models]), labels, metric)
+    for i in sorted(set(range(len(models))) - set(keep)):
+        log.info("ensemble: %s left out of the blends: its OOF %s %.4f is clearly below the best "
+                 "model's (more than %.0f paired standard errors); its own submission is among the "
+                 "alternatives", models[i].name, metric.name, metric(labels, models[i].oof), LAGGARD_NOISES)
+    return [models[i] for i in keep], [experiments[i] for i in keep]

@@ -3,6 +3,7 @@ throughput for estimates, and how many folds train side by side on CPU."""
 
 from __future__ import annotations
 
+import functools
 import glob
 import math
 import os
@@ -26,6 +27,13 @@ RateFn = Callable[[int, int, "int | None"], float]
 # measured 0.9-1.2 (this VM's throughput moves by +-20% between runs). The lower end: a plan that
 # expects too much overruns its budget.
 CONCURRENT_EFFICIENCY = 0.85
+# bf16 on AMX (64 px, batch 16): each of two one-thread processes at once trained 1.03x the images/s
+# of one alone (bench/fold_parallel.py, 2026-12-07), and the demo's fold processes 1.17x the plan's
+# figure: the tiles are per core and the small bf16 working set spares the shared caches.
+CONCURRENT_EFFICIENCY_BF16 = 1.0
+# resnet10t, batch 16, one thread of a CPU with AMX (2026-12-07), fp32 -> bf16 with channels_last:
+# 32 px 272 -> 225 images/s, 48 px 149 -> 205, 64 px 109 -> 180. Small maps do not fill the tiles.
+CPU_BF16_MIN_SIDE = 48
 # The fold processes' start-up, once per experiment: an interpreter, torch and timm, the fold's
 # images decoded. colour6 on two slow cores (2026-12-07): 8 s from the start to the first epoch's
 # line, 1.4 s of it that epoch.
@@ -40,6 +48,15 @@ class Hardware:
     device: str  # "cpu" | "cuda"
     cpus: int
     gpus: int = 0
+    # A CPU with bf16 matrix units (Intel AMX): bf16 autocast trains images of 48 px and more
+    # 1.4-1.8x faster than fp32 there, so upsampling tiny images costs far less (training.engine).
+    cpu_bf16: bool = False
+
+    @property
+    def cheap_pixels(self) -> bool:
+        """Whether a 64 px step costs under ~1.5x a 32 px one (a GPU, or bf16 on a CPU's matrix
+        units); fp32 on CPU costs 2.5x (resnet10t, batch 16, one thread: 109 against 272 images/s)."""
+        return self.device == "cuda" or self.cpu_bf16
 
     def images_per_s(self, side: int, batch: int = 32, threads: int | None = None) -> float:
         """Estimated training images/s at ``side`` px and ``batch`` on ``threads`` CPU threads (all
@@ -105,12 +122,32 @@ def available_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+@functools.cache
+def cpu_has_bf16_matrix_units() -> bool:
+    """True on a Linux CPU whose flags list Intel AMX's bf16 tiles (``amx_bf16``): oneDNN then runs
+    bf16 convolutions on them. Read from /proc/cpuinfo, without torch; elsewhere False (fp32)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return "amx_bf16" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def cpu_autocasts_bf16(amp: str, side: int | None, matrix_units: bool) -> bool:
+    """Whether training on CPU autocasts to bf16: ``train.amp`` bf16, or auto on a CPU with bf16
+    ``matrix_units`` for images of ``CPU_BF16_MIN_SIDE`` px and more (the engine and the plan ask here)."""
+    return amp == "bf16" or (amp == "auto" and matrix_units and (side or 0) >= CPU_BF16_MIN_SIDE)
+
+
 def detect_hardware(cfg: Config) -> Hardware:
     cpus = available_cpus()
     if cfg.device == "cpu" or no_gpu_device_node():
-        return Hardware("cpu", cpus)
+        return Hardware("cpu", cpus, cpu_bf16=cpu_has_bf16_matrix_units())
     import torch  # only here: the plan itself is plain arithmetic
 
     if torch.cuda.is_available():
         return Hardware("cuda", cpus, torch.cuda.device_count())
-    return Hardware("cpu", cpus)
+    return Hardware("cpu", cpus, cpu_bf16=cpu_has_bf16_matrix_units())

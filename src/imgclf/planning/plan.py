@@ -16,10 +16,12 @@ from dataclasses import asdict, dataclass
 from imgclf.config.schema import Config
 from imgclf.planning.hardware import (
     CONCURRENT_EFFICIENCY,
+    CONCURRENT_EFFICIENCY_BF16,
     FOLD_PROCESS_START_S,
     FoldParallelism,
     Hardware,
     RateFn,
+    cpu_autocasts_bf16,
     fold_parallelism,
 )
 
@@ -27,6 +29,7 @@ from imgclf.planning.hardware import (
 # digits demo's 149 s on two fast cores (2026-12-03). run_all.sh measures its own instead
 # (planning.run.saved_fixed_seconds); this stands in for a stage run on its own.
 FIXED_OVERHEAD_S = 55.0
+UPSAMPLED_SIDE = 64  # where pixels are cheap, images below it train at it
 VALIDATION_FACTOR = 1.15  # a fold's time over its training steps alone: validation after every epoch
 # Inference of one TTA view runs at ~6x the training images/s (forward only, no augmentation):
 # rot14 on one thread inferred 5293 image-views a fold in 8.6 s against 98 training images/s.
@@ -75,10 +78,14 @@ def fold_train_rows(n_train: int, n_folds: int) -> int:
 
 
 def plan_image_size(side: int, cap: int, hw: Hardware) -> int:
-    """The median side rounded to 8; tiny images are upsampled to 32 px (a 24 px image leaves a
-    ResNet's 32x-downsampled map empty), large ones capped (lower on CPU, where pixels cost time)."""
+    """The median side rounded to 8, capped (lower on CPU, where pixels cost time); tiny images are
+    upsampled. resnet10t downsamples 32x, so a 32 px image leaves it a 1x1 last map: the plain loop
+    scored higher on every quality set at 64 px than at the native 24-32 (texture4 +0.02). Where a
+    64 px step costs under ~1.5x a 32 px one (``Hardware.cheap_pixels``) tiny images go to 64 px;
+    on an fp32 CPU (2.5x) the epochs they would cost buy more (eighth session), so 32 px."""
     cap = min(cap, 224 if hw.device == "cuda" else 128)
-    return int(min(cap, max(32, round(side / 8) * 8)))
+    floor = UPSAMPLED_SIDE if hw.cheap_pixels else 32
+    return int(min(cap, max(floor, round(side / 8) * 8)))
 
 
 def plan_batch_size(per_fold: int, hw: Hardware) -> int:
@@ -169,7 +176,8 @@ def _fold_rate(cfg: Config, hw: Hardware, n_folds: int, shape: tuple[int, int, i
                f"({'measured' if rate_of else 'rough estimate'})"]
     if parallel.workers == 1:
         return parallel, alone, alone, reasons
-    each = alone * CONCURRENT_EFFICIENCY
+    bf16 = hw.device == "cpu" and cpu_autocasts_bf16(cfg.train.amp, side, hw.cpu_bf16)
+    each = alone * (CONCURRENT_EFFICIENCY_BF16 if bf16 else CONCURRENT_EFFICIENCY)
     reasons.append(f"folds train {parallel.workers} at a time, one process each with {parallel.threads} CPU "
                    f"thread(s) (~{each:.0f} images/s each)")
     return parallel, alone, each, reasons

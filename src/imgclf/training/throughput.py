@@ -38,6 +38,7 @@ LOOP_EFFICIENCY = 0.9
 def _timed_steps(cfg: Config, comp: Competition, side: int, batch: int) -> float:
     """Seconds per image of forward, backward and optimiser step, on random images."""
     device = pick_device(cfg)
+    cfg = cfg.updated({"data.image_size": side})  # the side decides the CPU's autocast (engine.amp_dtype)
     model = build_model(cfg.updated({"model.pretrained": False}), output_width(cfg, comp)).to(device)
     rt = make_runtime(cfg, device, *norm_stats(model))
     if rt.channels_last:
