@@ -3,6 +3,8 @@ refused."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,15 +19,17 @@ from tests.helpers.datasets import make_kaggle_dataset
 from tests.helpers.runs import paths_of, run_script
 
 
-def fake_experiment(paths: Paths, cfg, comp: Competition, folds: np.ndarray, seed: int) -> None:
-    """Prediction files as 03_train and 05_infer write them, from noisy but informative probabilities."""
+def fake_experiment(paths: Paths, cfg, comp: Competition, folds: np.ndarray, seed: int,
+                    signal: float = 0.6) -> None:
+    """Prediction files as 03_train and 05_infer write them, from noisy probabilities that lean
+    ``signal`` towards the truth."""
     rng = np.random.default_rng(seed)
     paths.experiment_dir().mkdir(parents=True, exist_ok=True)
     paths.config_yaml().write_text(dump_yaml(cfg))
 
     def probs(labels: np.ndarray) -> np.ndarray:
-        return (0.6 * np.eye(comp.num_classes)[labels]
-                + 0.4 * rng.dirichlet(np.ones(comp.num_classes), len(labels)))
+        return (signal * np.eye(comp.num_classes)[labels]
+                + (1 - signal) * rng.dirichlet(np.ones(comp.num_classes), len(labels)))
 
     oof = pd.DataFrame(probs(comp.train["label"].to_numpy()), columns=comp.classes)
     oof.insert(0, "fold", folds)
@@ -88,3 +92,29 @@ def test_ensemble_script_writes_validated_submission_and_refuses_bad_predictions
     assert paths.submission_csv.read_text() == before
     assert sorted(p.name for p in paths.submissions_dir.glob("*.csv")) == ["submission.csv",
                                                                             "submission_v001.csv"]
+
+
+def test_a_clearly_worse_experiment_is_left_out_unless_a_method_is_asked_for(tmp_path, fast_cfg):
+    data = make_kaggle_dataset(tmp_path / "shapes", n_train=60, n_test=12, side=8)
+    root, cfg = tmp_path / "project", fast_cfg(data)
+    paths = paths_of(cfg)
+    comp = load_competition(cfg, paths)
+    folds = make_folds(cfg, paths, comp)["fold"].to_numpy()
+    fake_experiment(paths, cfg, comp, folds, seed=0)
+    poor = cfg.updated({"experiment": "poor"})
+    fake_experiment(paths_of(poor), poor, comp, folds, seed=1, signal=0.02)  # about chance
+    args = ("--data", str(data), "--set", "folds.n_splits=2")
+    result = run_script("pipelines/06_ensemble.py", *args, root=root)
+    assert result.returncode == 0, result.stderr
+    saved = json.loads(paths.ensemble_json.read_text())
+    assert (saved["experiments"], saved["left_out"]) == (["baseline"], ["poor"])
+    assert "poor left out of the blends" in result.stderr
+    assert "Left out of the blends (OOF clearly below the best model's): poor" in paths.report_md.read_text()
+    assert (paths.alternatives_dir / "model_poor.csv").is_file()
+    table = pd.read_csv(paths.ensemble_scores_csv).set_index("method")
+    assert table.loc["soft", "accuracy"] == table.loc["model:baseline", "accuracy"]
+
+    asked = run_script("pipelines/06_ensemble.py", *args, "--set", "ensemble.method=soft", root=root)
+    assert asked.returncode == 0, asked.stderr
+    saved = json.loads(paths.ensemble_json.read_text())
+    assert (saved["experiments"], saved["left_out"]) == (["baseline", "poor"], [])

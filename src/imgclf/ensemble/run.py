@@ -101,7 +101,7 @@ def run_ensemble(cfg: Config, paths: Paths) -> dict:
     write_text(paths.ensemble_json, json.dumps(summary, indent=1))
     write_error_analysis(labels, blends[method].oof, comp.classes, comp.train["id"].astype(str).tolist(),
                          comp.train["path"].tolist(), paths.ensemble_errors_dir)
-    report = write_run_report(paths, experiments, cfg.metric)
+    report = write_run_report(paths, [m.name for m in every], cfg.metric)  # the left-out ones too
     print(f"final submission: {written['submission']} (copy: {written['version']}); "
           f"alternatives in {paths.alternatives_dir}; report: {report}")
     return summary

@@ -11,9 +11,11 @@ from imgclf.paths import Paths
 
 
 def reported_experiments(paths: Paths) -> list[str]:
-    """The ensemble's experiments when there is one, else every experiment with a cv.json."""
+    """The ensemble's experiments (those it blended, then those it left out) when there is one, else
+    every experiment with a cv.json."""
     if paths.ensemble_json.is_file():
-        return list(json.loads(paths.ensemble_json.read_text())["experiments"])
+        saved = json.loads(paths.ensemble_json.read_text())
+        return list(saved["experiments"]) + list(saved.get("left_out", []))
     return [e for e in paths.experiments() if paths.cv_json(e).is_file()]
 
 

@@ -113,6 +113,9 @@ def _ensemble_section(paths: Paths, metric: str, pictures: list[str]) -> list[st
         chosen = json.loads(paths.ensemble_json.read_text())
         out += [f"Final method: **{chosen['method']}** (requested: {chosen['requested']}; honest OOF "
                 f"{metric} {chosen['honest_oof_score']:.4f}); weights: {chosen['weights']}", ""]
+        if chosen.get("left_out"):
+            left = ", ".join(chosen["left_out"])
+            out += [f"Left out of the blends (OOF clearly below the best model's): {left}", ""]
     if metric in table.columns:
         plot_method_scores(table, metric, paths.ensemble_scores_png)
         pictures.insert(0, "![ensemble scores]"
