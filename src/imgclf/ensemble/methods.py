@@ -195,10 +195,10 @@ def members_worth_blending(oofs: np.ndarray, labels: np.ndarray, metric: Metric)
     """The models an unweighted vote should include: all but those clearly worse than the best
     single model on OOF (by more than ``LAGGARD_NOISES`` paired standard errors of a label metric;
     a probability metric keeps every model)."""
-    scores = [metric(labels, oof) for oof in oofs]
-    best = max(range(len(scores)), key=lambda i: scores[i] if metric.greater_is_better else -scores[i])
     if metric.needs_proba:
         return list(range(len(oofs)))
+    scores = [metric(labels, oof) for oof in oofs]
+    best = max(range(len(scores)), key=lambda i: scores[i] if metric.greater_is_better else -scores[i])
     keep = []
     for i, score in enumerate(scores):
         margin = LAGGARD_NOISES * paired_noise(oofs[best], oofs[i])
