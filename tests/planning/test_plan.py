@@ -29,16 +29,22 @@ def test_small_data_gets_a_small_batch_and_the_step_floor() -> None:
 
 def test_tiny_images_train_at_64_px_where_pixels_are_cheap() -> None:
     """A GPU or a CPU with bf16 matrix units trains 64 px for under ~1.5x the time of 32 px: tiny
-    images are upsampled to 64 (resnet10t keeps a 2x2 last map); an fp32 CPU stays at 32 px.
-    Larger images keep their median side."""
+    images are upsampled to 64 (resnet10t keeps a 2x2 last map); an fp32 CPU stays at 32 px, and
+    so does a CPU with those units when ``train.amp`` keeps it in fp32. Larger images keep their
+    median side."""
     cfg = load_config(None, ["budget=null"])
     amx = Hardware("cpu", 2, cpu_bf16=True)
-    assert not CPU2.cheap_pixels and amx.cheap_pixels and GPU.cheap_pixels
+    assert not CPU2.cheap_pixels("auto") and amx.cheap_pixels("auto") and GPU.cheap_pixels("auto")
+    assert amx.cheap_pixels("bf16") and not amx.cheap_pixels("off") and not amx.cheap_pixels("fp16")
     for side, fp32_cpu, cheap in ((25, 32, 64), (8, 32, 64), (48, 48, 64), (96, 96, 96), (300, 128, 128)):
         stats = DataStats(n_train=150, n_classes=2, n_folds=5, side=side)
         assert make_plan(stats, CPU2, cfg).image_size == fp32_cpu, side
         assert make_plan(stats, amx, cfg).image_size == cheap, side
+        assert make_plan(stats, amx, cfg.updated({"train.amp": "off"})).image_size == fp32_cpu, side
         assert make_plan(stats, GPU, cfg).image_size == max(cheap, min(side, 224)), side
+    tiny_bf16 = cfg.updated({"train.amp": "bf16", "data.image_size": 16})
+    assert "train.amp=bf16 not taken: 16 px" in describe(make_plan(stats, amx, tiny_bf16))
+    assert "not taken" not in describe(make_plan(stats, amx, tiny_bf16.updated({"data.image_size": 32})))
 
 
 def test_large_data_is_capped_by_max_steps() -> None:

@@ -34,6 +34,11 @@ CONCURRENT_EFFICIENCY_BF16 = 1.0
 # resnet10t, batch 16, one thread of a CPU with AMX (2026-12-07), fp32 -> bf16 with channels_last:
 # 32 px 272 -> 225 images/s, 48 px 149 -> 205, 64 px 109 -> 180. Small maps do not fill the tiles.
 CPU_BF16_MIN_SIDE = 48
+# Below this side not even an explicit train.amp=bf16 autocasts on CPU: oneDNN's bf16 weight gradient
+# of a strided 3x3 convolution that sees a 1x1 map is garbage (3e37 or nan in 20-40% of calls;
+# torch 2.14.1, 2026-12-08), and a 32x-downsampling network's last strided convolution sees one at
+# 16 px. From 32 px it sees 2x2 maps, whose gradients match fp32 to 0.5%.
+CPU_BF16_SAFE_SIDE = 32
 # The fold processes' start-up, once per experiment: an interpreter, torch and timm, the fold's
 # images decoded. colour6 on two slow cores (2026-12-07): 8 s from the start to the first epoch's
 # line, 1.4 s of it that epoch.
@@ -52,11 +57,11 @@ class Hardware:
     # 1.4-1.8x faster than fp32 there, so upsampling tiny images costs far less (training.engine).
     cpu_bf16: bool = False
 
-    @property
-    def cheap_pixels(self) -> bool:
-        """Whether a 64 px step costs under ~1.5x a 32 px one (a GPU, or bf16 on a CPU's matrix
-        units); fp32 on CPU costs 2.5x (resnet10t, batch 16, one thread: 109 against 272 images/s)."""
-        return self.device == "cuda" or self.cpu_bf16
+    def cheap_pixels(self, amp: str) -> bool:
+        """Whether a 64 px step costs under ~1.5x a 32 px one under ``train.amp``: a GPU, or bf16 on
+        a CPU's matrix units; fp32 on CPU costs 2.5x (resnet10t, batch 16, one thread: 109 against
+        272 images/s)."""
+        return self.device == "cuda" or (self.cpu_bf16 and amp in ("auto", "bf16"))
 
     def images_per_s(self, side: int, batch: int = 32, threads: int | None = None) -> float:
         """Estimated training images/s at ``side`` px and ``batch`` on ``threads`` CPU threads (all
@@ -137,9 +142,12 @@ def cpu_has_bf16_matrix_units() -> bool:
 
 
 def cpu_autocasts_bf16(amp: str, side: int | None, matrix_units: bool) -> bool:
-    """Whether training on CPU autocasts to bf16: ``train.amp`` bf16, or auto on a CPU with bf16
+    """Whether training on CPU autocasts to bf16: ``train.amp`` bf16 for images of
+    ``CPU_BF16_SAFE_SIDE`` px and more (or of a side not known), or auto on a CPU with bf16
     ``matrix_units`` for images of ``CPU_BF16_MIN_SIDE`` px and more (the engine and the plan ask here)."""
-    return amp == "bf16" or (amp == "auto" and matrix_units and (side or 0) >= CPU_BF16_MIN_SIDE)
+    if amp == "bf16":
+        return side is None or side >= CPU_BF16_SAFE_SIDE
+    return amp == "auto" and matrix_units and (side or 0) >= CPU_BF16_MIN_SIDE
 
 
 def detect_hardware(cfg: Config) -> Hardware:

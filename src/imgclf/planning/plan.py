@@ -77,14 +77,14 @@ def fold_train_rows(n_train: int, n_folds: int) -> int:
     return n_train * (n_folds - 1) // n_folds
 
 
-def plan_image_size(side: int, cap: int, hw: Hardware) -> int:
+def plan_image_size(side: int, cap: int, hw: Hardware, amp: str) -> int:
     """The median side rounded to 8, capped (lower on CPU, where pixels cost time); tiny images are
     upsampled. resnet10t downsamples 32x, so a 32 px image leaves it a 1x1 last map: the plain loop
     scored higher on every quality set at 64 px than at the native 24-32 (texture4 +0.02). Where a
-    64 px step costs under ~1.5x a 32 px one (``Hardware.cheap_pixels``) tiny images go to 64 px;
-    on an fp32 CPU (2.5x) the epochs they would cost buy more (eighth session), so 32 px."""
+    64 px step costs under ~1.5x a 32 px one under ``amp`` (``Hardware.cheap_pixels``) tiny images go
+    to 64 px; in fp32 on CPU (2.5x) the epochs they would cost buy more (eighth session), so 32 px."""
     cap = min(cap, 224 if hw.device == "cuda" else 128)
-    floor = UPSAMPLED_SIDE if hw.cheap_pixels else 32
+    floor = UPSAMPLED_SIDE if hw.cheap_pixels(amp) else 32
     return int(min(cap, max(floor, round(side / 8) * 8)))
 
 
@@ -118,7 +118,8 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
     rough estimate of ``Hardware.images_per_s``); ``fixed_s``: the run's seconds outside training
     and inference; ``tta_views``: the TTA candidates inference tries (identity included)."""
     pc = cfg.plan
-    size = cfg.data.image_size or plan_image_size(stats.side, cfg.data.max_auto_image_size, hw)
+    size = cfg.data.image_size or plan_image_size(stats.side, cfg.data.max_auto_image_size, hw,
+                                                        cfg.train.amp)
     # pseudo.schedule mixed: an epoch passes over the train images, each batch carrying pseudo rows
     mixed = bool(stats.n_extra) and cfg.pseudo.schedule == "mixed"
     per_fold = max(1, fold_train_rows(stats.n_train, stats.n_folds) + (0 if mixed else stats.n_extra))
@@ -174,9 +175,12 @@ def _fold_rate(cfg: Config, hw: Hardware, n_folds: int, shape: tuple[int, int, i
     threads = f" with {parallel.threads} thread(s)" if parallel.threads else ""
     reasons = [f"~{alone:.0f} training images/s on {hw.device}{threads} "
                f"({'measured' if rate_of else 'rough estimate'})"]
+    bf16 = hw.device == "cpu" and cpu_autocasts_bf16(cfg.train.amp, side, hw.cpu_bf16)
+    if hw.device == "cpu" and cfg.train.amp == "bf16" and not bf16:
+        reasons.append(f"train.amp=bf16 not taken: {side} px images train in fp32 on CPU (oneDNN's bf16 "
+                       f"gradients of 1x1 maps are wrong)")
     if parallel.workers == 1:
         return parallel, alone, alone, reasons
-    bf16 = hw.device == "cpu" and cpu_autocasts_bf16(cfg.train.amp, side, hw.cpu_bf16)
     each = alone * (CONCURRENT_EFFICIENCY_BF16 if bf16 else CONCURRENT_EFFICIENCY)
     reasons.append(f"folds train {parallel.workers} at a time, one process each with {parallel.threads} CPU "
                    f"thread(s) (~{each:.0f} images/s each)")
