@@ -4,7 +4,7 @@ a larger plan, the budget is respected, and every value the user sets wins over 
 from __future__ import annotations
 
 from imgclf.config.loading import load_config
-from imgclf.planning.hardware import Hardware
+from imgclf.planning.hardware import FoldParallelism, Hardware
 from imgclf.planning.plan import (
     DataStats,
     apply_plan,
@@ -145,8 +145,9 @@ def test_extra_models_are_experiments_of_their_own() -> None:
 
 
 def test_folds_train_side_by_side_on_cpu_each_on_its_share_of_the_cores(monkeypatch) -> None:
-    """Two cores, five folds: two fold processes of one thread each, measured on one thread; five
-    folds take three fold times, so the same budget buys more steps than one fold at a time."""
+    """Two cores, five folds: two fold processes of one thread each, measured on one thread; the
+    fifth fold trains alone on both threads, measured on two, so five folds take two fold times and
+    the fifth's: the same budget buys more steps than one fold at a time."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     stats = DataStats(n_train=1500, n_classes=10, n_folds=5, side=32)
     asked = []
@@ -158,13 +159,14 @@ def test_folds_train_side_by_side_on_cpu_each_on_its_share_of_the_cores(monkeypa
     side_by_side = make_plan(stats, CPU2, load_config(None, ["budget=600"]), rate_of=rate)
     one_at_a_time = make_plan(stats, CPU2, load_config(None, ["budget=600", "plan.fold_workers=1"]),
                               rate_of=rate)
-    assert asked == [1, None]
+    assert asked == [1, 2, None]
     assert (side_by_side.fold_workers, side_by_side.fold_threads) == (2, 1)
     assert (one_at_a_time.fold_workers, one_at_a_time.fold_threads) == (1, None)
     assert side_by_side.steps_per_fold > one_at_a_time.steps_per_fold
     assert side_by_side.run_seconds <= 600 and "2 at a time" in describe(side_by_side)
-    # the folds' wall time counts rounds: three fold times for five folds
-    infer = side_by_side.run_seconds - side_by_side.fixed_seconds - 3 * side_by_side.fold_seconds
+    assert "fold 4 trains after the others on 2 threads (~120 images/s)" in describe(side_by_side)
+    # the folds' wall time: two rounds side by side at 85 images/s each, then fold 4 at 120
+    infer = side_by_side.run_seconds - side_by_side.fixed_seconds - (2 + 85 / 120) * side_by_side.fold_seconds
     assert 0 <= infer < side_by_side.fold_seconds
     # a GPU, tiny folds, one allowed thread: one fold at a time, in the stage's process
     assert make_plan(stats, GPU, load_config(None, [])).fold_workers == 1
@@ -174,6 +176,19 @@ def test_folds_train_side_by_side_on_cpu_each_on_its_share_of_the_cores(monkeypa
     assert make_plan(tiny, CPU2, asked_for).fold_workers == 2
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert make_plan(stats, CPU2, load_config(None, [])).fold_workers == 1
+
+
+def test_a_last_fold_that_would_train_alone_gets_every_workers_threads() -> None:
+    """Five folds two at a time leave the fifth alone: it is fold 4 whichever folds are left, on both
+    threads, and the folds take two fold times and its own; four folds, or five three at a time
+    (two in the last round), keep whole rounds."""
+    two = FoldParallelism(2, 1)
+    assert two.lone_fold(5) == 4 and two.lone_fold(3) == 2 and two.lone_fold(4) is None
+    assert two.lone_threads == 2 and FoldParallelism(2, 4).lone_threads == 8
+    assert two.fold_times(5, lone_speedup=2.0) == 2.5 and two.fold_times(4, lone_speedup=2.0) == 2.0
+    three = FoldParallelism(3, 1)
+    assert three.lone_fold(5) is None and three.fold_times(5) == 2.0 and three.lone_fold(7) == 6
+    assert FoldParallelism().lone_fold(5) is None and FoldParallelism().fold_times(5) == 5.0
 
 
 def test_bf16_fold_processes_are_planned_at_their_own_measured_share(monkeypatch) -> None:

@@ -131,7 +131,8 @@ def test_torchrun_fold_reports_the_metric_of_its_saved_weights(tmp_path: Path) -
 def test_folds_trained_in_separate_invocations_give_the_same_submission(tmp_path: Path) -> None:
     """Folds {0} and {1, 2} trained by two invocations (as on two machines sharing models/<comp>/)
     give byte-identical predictions and submission to one invocation training all folds. Folds train
-    two at a time in fold processes: fold 0 alone trains in the stage's process on the same one thread."""
+    two at a time in fold processes: fold 0 or 1 alone trains in the stage's process on the same one
+    thread, and fold 2, the lone last fold, after them on both threads in every invocation."""
     data = make_kaggle_dataset(tmp_path / "shapes", n_train=36, n_test=12, side=16)
     extra = ("folds.n_splits=3", "train.epochs=1", "plan.fold_workers=2")
     submissions = {}
@@ -144,8 +145,10 @@ def test_folds_trained_in_separate_invocations_give_the_same_submission(tmp_path
         for i, folds_args in enumerate(invocations):
             trained = run_script("pipelines/03_train.py", *folds_args, *common)
             assert trained.returncode == 0, trained.stderr[-3000:]
-            side_by_side = re.search(r"folds [0-9,]+: 2 at a time", trained.stderr) is not None
-            assert side_by_side == (folds_args != ["--folds", "0"])
+            side_by_side = re.search(r"folds 0,1: 2 at a time", trained.stderr) is not None
+            assert side_by_side == (name == "joint")
+            lone = "fold 2: alone after the others, on 2 CPU threads" in trained.stderr
+            assert lone == (folds_args != ["--folds", "0"])
             if name == "split" and i == 0:  # fold 1 is not trained yet: inference refuses, naming it
                 refused = run_script("pipelines/05_infer.py", *common)
                 assert refused.returncode == 2

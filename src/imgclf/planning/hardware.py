@@ -82,9 +82,26 @@ class FoldParallelism:
     workers: int = 1
     threads: int | None = None
 
-    def rounds(self, n_folds: int) -> int:
-        """Folds one after another in wall time: 5 folds 2 at a time take 3 fold times."""
-        return math.ceil(n_folds / self.workers)
+    def lone_fold(self, n_folds: int) -> int | None:
+        """The last fold when the others fill whole rounds and it would train alone (5 folds 2 at a
+        time): it trains after them, in the stage's process, on every worker's threads, where one
+        thread would leave the other cores idle for a whole fold time. Which fold it is depends on
+        the folds only, never on which are left, so it trains on the same threads in every invocation."""
+        if self.workers < 2 or n_folds % self.workers != 1:
+            return None
+        return n_folds - 1
+
+    @property
+    def lone_threads(self) -> int:
+        return self.workers * (self.threads or 1)
+
+    def fold_times(self, n_folds: int, lone_speedup: float = 1.0) -> float:
+        """The folds' training in wall time, in fold times side by side: 4 folds 2 at a time take 2,
+        and a lone fifth fold ``1 / lone_speedup`` more (its speed on every worker's threads against
+        one fold's side by side)."""
+        if self.lone_fold(n_folds) is None:
+            return float(math.ceil(n_folds / self.workers))
+        return n_folds // self.workers + 1 / lone_speedup
 
 
 def usable_cpus(hw: Hardware) -> int:

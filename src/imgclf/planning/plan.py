@@ -127,11 +127,12 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
     steps_per_epoch = max(1, per_fold // batch) if per_fold > batch else 1
     wanted = min(max(pc.min_steps, pc.epochs_for_large * steps_per_epoch), pc.max_steps)
     images_per_fold = batch * (cfg.train.epochs * steps_per_epoch if cfg.train.epochs else wanted)
-    parallel, alone, rate, rate_reasons = _fold_rate(cfg, hw, stats.n_folds, (size, batch, images_per_fold),
-                                                     rate_of)
+    folds_rate = _fold_rate(cfg, hw, stats.n_folds, (size, batch, images_per_fold), rate_of)
+    parallel, alone, rate, fold_times = (folds_rate.parallel, folds_rate.alone, folds_rate.each,
+                                         folds_rate.fold_times)
     extra = f" ({stats.n_extra} of them beyond the train images)" if stats.n_extra and not mixed else ""
     reasons = [f"{per_fold} training images per fold{extra} -> batch {batch}, "
-               f"{steps_per_epoch} steps per epoch", *rate_reasons]
+               f"{steps_per_epoch} steps per epoch", *folds_rate.reasons]
     infer_s = inference_seconds(stats, tta_views, alone)  # in the stage's own process
     reasons += [f"inference ~{infer_s:.0f} s a fold ({tta_views} TTA candidate views)"] if cfg.budget else []
     if mixed:
@@ -140,9 +141,8 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
         rate *= batch / (batch + ride)  # the time per step grows with the rows it carries
     if wanted == pc.min_steps:
         reasons.append(f"small data: at least {pc.min_steps} optimiser steps per fold")
-    rounds = parallel.rounds(stats.n_folds)
     besides_s = stats.n_folds * infer_s + (FOLD_PROCESS_START_S if parallel.workers > 1 else 0.0)
-    fit = _fit_budget(cfg, stats, wanted, steps_per_epoch, batch, rate, fixed_s, (besides_s, rounds))
+    fit = _fit_budget(cfg, stats, wanted, steps_per_epoch, batch, rate, fixed_s, (besides_s, fold_times))
     steps, limited, experiments, tune_trials, extras = (fit.steps, fit.limited, fit.experiments,
                                                         fit.tune_trials, fit.extras)
     reasons += fit.reasons
@@ -155,7 +155,7 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
         min(2.0, max(0.2, 0.05 * epochs)), 2)
     fold_s = _fold_seconds(steps, batch, rate)
     trial_s = fold_s * (cfg.tune.epochs / epochs if cfg.tune.epochs else 1.0) * len(cfg.tune.folds)
-    run_s = fixed_s + experiments * (rounds * fold_s + besides_s) + (tune_trials or 0) * trial_s
+    run_s = fixed_s + experiments * (fold_times * fold_s + besides_s) + (tune_trials or 0) * trial_s
     return TrainingPlan(batch_size=batch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         steps_per_fold=steps, warmup_epochs=warmup, image_size=size,
                         fold_seconds=round(fold_s, 1), run_seconds=round(run_s, 1), budget_seconds=cfg.budget,
@@ -164,14 +164,25 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
                         fold_threads=parallel.threads)
 
 
-def _fold_rate(cfg: Config, hw: Hardware, n_folds: int, shape: tuple[int, int, int], rate_of: RateFn | None
-               ) -> tuple[FoldParallelism, float, float, list[str]]:
-    """How the folds train: side by side or not, the training images/s of one fold process alone
-    and of each while they train side by side, and the plan's lines about it. ``shape``: image
-    side, batch and the images a fold trains on."""
+@dataclass
+class _FoldRate:
+    """How the folds train: side by side or not, the training images/s of one fold process alone and
+    of each while they train side by side, their wall time in fold times, and the plan's lines."""
+
+    parallel: FoldParallelism
+    alone: float
+    each: float
+    fold_times: float
+    reasons: list[str]
+
+
+def _fold_rate(cfg: Config, hw: Hardware, n_folds: int, shape: tuple[int, int, int],
+               rate_of: RateFn | None) -> _FoldRate:
+    """``shape``: image side, batch and the images a fold trains on."""
     side, batch, images_per_fold = shape
     parallel = fold_parallelism(cfg, hw, n_folds, images_per_fold)
-    alone = (rate_of or hw.images_per_s)(side, batch, parallel.threads)
+    measure = rate_of or hw.images_per_s
+    alone = measure(side, batch, parallel.threads)
     threads = f" with {parallel.threads} thread(s)" if parallel.threads else ""
     reasons = [f"~{alone:.0f} training images/s on {hw.device}{threads} "
                f"({'measured' if rate_of else 'rough estimate'})"]
@@ -180,11 +191,17 @@ def _fold_rate(cfg: Config, hw: Hardware, n_folds: int, shape: tuple[int, int, i
         reasons.append(f"train.amp=bf16 not taken: {side} px images train in fp32 on CPU (oneDNN's bf16 "
                        f"gradients of 1x1 maps are wrong)")
     if parallel.workers == 1:
-        return parallel, alone, alone, reasons
+        return _FoldRate(parallel, alone, alone, float(n_folds), reasons)
     each = alone * (CONCURRENT_EFFICIENCY_BF16 if bf16 else CONCURRENT_EFFICIENCY)
     reasons.append(f"folds train {parallel.workers} at a time, one process each with {parallel.threads} CPU "
                    f"thread(s) (~{each:.0f} images/s each)")
-    return parallel, alone, each, reasons
+    lone = parallel.lone_fold(n_folds)
+    if lone is None:
+        return _FoldRate(parallel, alone, each, parallel.fold_times(n_folds), reasons)
+    lone_rate = measure(side, batch, parallel.lone_threads)
+    reasons.append(f"fold {lone} trains after the others on {parallel.lone_threads} threads "
+                   f"(~{lone_rate:.0f} images/s)")
+    return _FoldRate(parallel, alone, each, parallel.fold_times(n_folds, lone_rate / each), reasons)
 
 
 @dataclass
@@ -200,7 +217,7 @@ class _Fit:
 
 
 def _fit_budget(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int, batch: int,
-                rate: float, fixed_s: float, schedule: tuple[float, int]) -> _Fit:
+                rate: float, fixed_s: float, schedule: tuple[float, float]) -> _Fit:
     """The base model comes first; tuning and the other families use what is left. Tuning goes
     when the rest affords under half of ``tune.trials`` full-length trials (short trials rank
     noise; ASHA stops about half early); the extra models go (after tuning) when with them a fold
@@ -260,7 +277,7 @@ def tuning_seconds(cfg: Config, fixed_s: float) -> float:
 
 def _steps_within(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: int, step_s: float,
                   experiments: int, share_scale: float, fixed_s: float,
-                  schedule: tuple[float, int]) -> tuple[int, bool]:
+                  schedule: tuple[float, float]) -> tuple[int, bool]:
     """``wanted`` steps, or fewer when one fold's share of the budget (training and inference get
     plan.train_share of what the fixed costs leave, times ``share_scale``) affords fewer, but never
     under a quarter of the step floor (a model that has barely started is no model); and whether it
@@ -269,10 +286,10 @@ def _steps_within(cfg: Config, stats: DataStats, wanted: int, steps_per_epoch: i
     side by side)."""
     if cfg.budget is None:
         return wanted, False
-    besides_s, rounds = schedule
+    besides_s, fold_times = schedule
     share = min(1.0, cfg.plan.train_share * share_scale)
     per_experiment = (cfg.budget - fixed_s) * share / experiments - besides_s
-    fold_s = max(1.0, per_experiment / rounds)
+    fold_s = max(1.0, per_experiment / fold_times)
     affordable = int(fold_s / step_s / VALIDATION_FACTOR)
     if affordable >= wanted:
         return wanted, False
