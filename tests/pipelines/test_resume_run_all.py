@@ -28,6 +28,7 @@ OVERRIDES = [
     "train.lr=0.003", "folds.n_splits=2", "data.image_size=16", "train.num_workers=0",
     "train.warmup_epochs=0", "device=cpu", "infer.tta=[identity,hflip]", "tune.trials=2", "tune.epochs=1",
     "tune.n_startup_trials=1",
+    "train.last_checkpoint_every_s=0",  # last.pt after every epoch: fold 0 can be caught mid-training
 ]
 ENV = one_thread_env()
 

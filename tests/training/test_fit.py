@@ -161,7 +161,7 @@ def _comparable(history: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.parametrize("name", RESUME_CONFIGS)
 def test_interrupted_fold_resumes_bit_identically(tmp_path, name):
-    overrides = ["train.epochs=3", *LEARN, *RESUME_CONFIGS[name]]
+    overrides = ["train.epochs=3", *LEARN, *RESUME_CONFIGS[name], "train.last_checkpoint_every_s=0"]
     cfg, paths, comp, folds = competition(tmp_path, *overrides, n_train=30)
     whole = cfg.updated({"paths.root": str(tmp_path / "whole")})
     whole_paths = Paths.from_config(whole)
@@ -188,7 +188,7 @@ def _train_cmd(data: Path, root: Path) -> list[str]:
     overrides = ["model.name=resnet10t", "model.pretrained=false", "folds.n_splits=2", "data.image_size=16",
                  "train.epochs=4", "train.batch_size=8", "train.lr=0.003", "train.num_workers=0",
                  "device=cpu", "train.ema=true", "train.mixup_alpha=0.4", "model.drop_path_rate=0.1",
-                 f"paths.root={root}"]
+                 "train.last_checkpoint_every_s=0", f"paths.root={root}"]
     return [sys.executable, str(REPO / "pipelines/03_train.py"), "--data", str(data), "--folds", "0",
             *[a for o in overrides for a in ("--set", o)]]
 
@@ -238,3 +238,32 @@ def test_the_weight_average_spans_at_most_a_tenth_of_a_short_run():
     assert ema_decay(0.998, 400) == pytest.approx(0.975)  # ~40 updates of 400
     assert ema_decay(0.998, 30) == pytest.approx(2 / 3)
     assert ema_decay(0.998, 5) == 0.0  # the average is the model itself
+
+
+def test_checkpoints_wait_for_their_interval_and_always_hold_one_epoch(tmp_path):
+    """``train.last_checkpoint_every_s``: an interval longer than the fold writes best.pt and last.pt
+    once, after the final epoch, with the very bytes of writing them after every epoch; best.pt holds
+    the best epoch's weights (kept in memory), not the final ones; a fold interrupted before its
+    first write resumes from nothing, to the same weights."""
+    overrides = ["train.epochs=5", *LEARN, "train.lr=0.05"]
+    cfg, paths, comp, folds = competition(tmp_path, *overrides, "train.last_checkpoint_every_s=1e9",
+                                          n_train=30)
+    every = cfg.updated({"paths.root": str(tmp_path / "every"), "train.last_checkpoint_every_s": 0})
+    every_paths = Paths.from_config(every)
+    make_folds(every, every_paths, comp)
+    run_fold(every, every_paths, comp, folds, 0)
+    best_epoch = load_checkpoint(every_paths.best_ckpt(0))["epoch"]
+    assert best_epoch < 5  # the best epoch is not the final one: best.pt must be a copy
+
+    def stop_after_epoch_2(epoch: int, score: float) -> None:
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_fold(cfg, paths, comp, folds, 0, report=stop_after_epoch_2)
+    assert not paths.last_ckpt(0).exists() and not paths.best_ckpt(0).exists()
+    run_fold(cfg, paths, comp, folds, 0)
+    assert load_checkpoint(paths.best_ckpt(0))["epoch"] == best_epoch
+    assert load_checkpoint(paths.last_ckpt(0))["epoch"] == 5
+    _same_weights(paths.best_ckpt(0), every_paths.best_ckpt(0))
+    _same_weights(paths.last_ckpt(0), every_paths.last_ckpt(0))

@@ -26,7 +26,7 @@ EPOCHS = 6
 def _train_cmd(data: Path, root: Path) -> list[str]:
     overrides = ["model.name=resnet10t", "model.pretrained=false", "folds.n_splits=2", "data.image_size=16",
                  f"train.epochs={EPOCHS}", "train.batch_size=8", "train.lr=0.003", "train.num_workers=0",
-                 "device=cpu", "plan.fold_workers=2", f"paths.root={root}"]
+                 "device=cpu", "plan.fold_workers=2", "train.last_checkpoint_every_s=0", f"paths.root={root}"]
     return [sys.executable, str(REPO / "pipelines/03_train.py"), "--data", str(data),
             *[a for o in overrides for a in ("--set", o)]]
 

@@ -95,9 +95,10 @@ def _collect(results: mp.Queue, processes: list, todo: list[int]) -> None:
                 ended = [p for p in processes if p.exitcode is not None]
                 dead = [p for p in ended if p.exitcode != 0]
                 if (dead or len(ended) == len(processes)) and results.empty():
-                    code = dead[0].exitcode if dead else 0
-                    raise RuntimeError(f"a fold process died (exit code {code}) with fold(s) "
-                                       f"{','.join(map(str, sorted(left)))} unfinished") from None
+                    how = f"a fold process died (exit code {dead[0].exitcode})" if dead else \
+                        "the fold processes ended"
+                    raise RuntimeError(f"{how} with fold(s) {','.join(map(str, sorted(left)))} "
+                                       "unfinished") from None
                 continue
             if kind == "done":
                 left.discard(fold)
