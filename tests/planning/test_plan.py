@@ -3,6 +3,8 @@ a larger plan, the budget is respected, and every value the user sets wins over 
 
 from __future__ import annotations
 
+import re
+
 from imgclf.config.loading import load_config
 from imgclf.planning.hardware import FoldParallelism, Hardware
 from imgclf.planning.plan import (
@@ -108,18 +110,24 @@ def test_explicit_values_win_over_the_plan() -> None:
 
 def test_too_small_a_budget_skips_tuning_then_the_extra_models() -> None:
     """Tuning and the other architecture families use what is left: each is dropped in turn when
-    the budget cannot give it enough, its share going to what remains."""
+    the budget cannot give it enough, its share going to what remains; the extra family only trains
+    when the base model keeps its step floor beside it."""
     stats = DataStats(n_train=1500, n_classes=10, n_folds=5, side=32)
     roomy = make_plan(stats, CPU2, load_config(None, ["budget=20000"]))
     assert roomy.experiments == 3 and roomy.tune_trials >= 6  # base, regnetx_002, tuned
     assert roomy.extra_models == ("regnetx_002",)
-    medium = make_plan(stats, CPU2, load_config(None, ["budget=900"]))
+    medium = make_plan(stats, CPU2, load_config(None, ["budget=1500"]))
     assert (medium.experiments, medium.tune_trials, medium.extra_models) == (2, 0, ("regnetx_002",))
-    assert "tuning skipped" in describe(medium) and medium.run_seconds <= 900 * 1.1
+    assert "tuning skipped" in describe(medium) and medium.run_seconds <= 1500 * 1.1
+    assert medium.steps_per_fold >= 600
+    short = make_plan(stats, CPU2, load_config(None, ["budget=900"]))  # the RegNet would leave < 600
+    assert (short.experiments, short.extra_models) == (1, ()) and short.steps_per_fold >= 600
+    assert "under the floor of 600" in describe(short)
     tight = make_plan(stats, CPU2, load_config(None, ["budget=400"]))
     assert (tight.experiments, tight.tune_trials, tight.extra_models) == (1, 0, ())
     assert "extra models skipped" in describe(tight) and tight.run_seconds <= 400 * 1.1
-    assert tight.steps_per_fold > medium.steps_per_fold / 2  # the base model got the whole budget
+    shared = int(re.search(r"with them (\d+) steps per fold", describe(tight)).group(1))
+    assert tight.steps_per_fold > 1.5 * shared  # the base model got the whole budget
     # an extra model's own plan counts the experiments its base planned, and does not drop itself
     extra = make_plan(stats, CPU2, load_config(None, ["budget=400", "model.name=regnetx_002"]))
     assert extra.experiments == 2 and extra.extra_models == ("regnetx_002",)
