@@ -103,6 +103,10 @@ def test_explicit_values_win_over_the_plan() -> None:
     planned = apply_plan(given, make_plan(stats, CPU2, given))
     assert (planned.train.batch_size, planned.train.epochs, planned.train.warmup_epochs,
             planned.data.image_size) == (64, 3, 0, 24)
+    # epochs given: the budget weighs tuning and the other families against those steps, not the floor
+    fixed = make_plan(stats, CPU2, load_config(None, ["train.epochs=3"]))
+    assert (fixed.steps_per_fold, fixed.extra_models) == (21, ("regnetx_002",)) and fixed.tune_trials
+    assert "skipped" not in describe(fixed) and "small data" not in describe(fixed)
     unset = load_config(None, ["budget=null"])
     filled = apply_plan(unset, make_plan(stats, CPU2, unset))
     assert (filled.train.batch_size, filled.data.image_size) == (16, 32) and filled.train.epochs >= 80

@@ -241,10 +241,10 @@ def test_the_weight_average_spans_at_most_a_tenth_of_a_short_run():
 
 
 def test_checkpoints_wait_for_their_interval_and_always_hold_one_epoch(tmp_path):
-    """``train.last_checkpoint_every_s``: an interval longer than the fold writes best.pt and last.pt
-    once, after the final epoch, with the very bytes of writing them after every epoch; best.pt holds
-    the best epoch's weights (kept in memory), not the final ones; a fold interrupted before its
-    first write resumes from nothing, to the same weights."""
+    """``train.last_checkpoint_every_s``: an interval longer than the fold writes best.pt, last.pt and
+    history.csv once, after the final epoch, with the very bytes of writing them after every epoch;
+    best.pt holds the best epoch's weights (kept in memory), not the final ones; a fold interrupted
+    before its first write resumes from nothing, to the same weights."""
     overrides = ["train.epochs=5", *LEARN, "train.lr=0.05"]
     cfg, paths, comp, folds = competition(tmp_path, *overrides, "train.last_checkpoint_every_s=1e9",
                                           n_train=30)
@@ -261,7 +261,7 @@ def test_checkpoints_wait_for_their_interval_and_always_hold_one_epoch(tmp_path)
 
     with pytest.raises(KeyboardInterrupt):
         run_fold(cfg, paths, comp, folds, 0, report=stop_after_epoch_2)
-    assert not paths.last_ckpt(0).exists() and not paths.best_ckpt(0).exists()
+    assert not [p.name for p in paths.fold_dir(0).iterdir() if p.suffix in (".pt", ".csv")]
     run_fold(cfg, paths, comp, folds, 0)
     assert load_checkpoint(paths.best_ckpt(0))["epoch"] == best_epoch
     assert load_checkpoint(paths.last_ckpt(0))["epoch"] == 5

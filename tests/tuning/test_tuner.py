@@ -142,7 +142,8 @@ def _trials_so_far(paths: Paths) -> list:
 @pytest.mark.slow
 def test_kill_during_trial_3_then_resume(tmp_path: Path, shapes: Path, workers: Workers) -> None:
     _, paths = project(tmp_path, shapes)
-    options = ("--trials", "6", "--set", "tune.pruner=none", "--set", "train.epochs=3")
+    options = ("--trials", "6", "--set", "tune.pruner=none", "--set", "train.epochs=3",
+               "--set", "train.last_checkpoint_every_s=0")  # last.pt after every epoch: seen mid-trial
     worker = workers.start(shapes, paths.root, *options)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and worker.poll() is None:  # kill in trial 2's second epoch

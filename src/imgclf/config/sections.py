@@ -140,8 +140,8 @@ class TrainConfig(Section):
     # folds; test better with `last` in 10 of 14 runs, worse in 2). Early stopping under `last`
     # predicts with the epoch it stopped at.
     checkpoint: Literal["last", "best"] = "last"
-    # Seconds between two writes of best.pt and last.pt (the point an interrupted fold resumes from);
-    # the final epoch's are always written. 0: after every epoch.
+    # Seconds between two writes of best.pt, last.pt (the point an interrupted fold resumes from) and
+    # history.csv; the final epoch's are always written. 0: after every epoch.
     last_checkpoint_every_s: float = Field(30.0, ge=0)
     freeze_backbone_epochs: int = Field(0, ge=0)
     num_workers: int | None = Field(None, ge=0)  # None: chosen from the CPU count

@@ -1,5 +1,5 @@
 """The machine a plan is made for, without torch where it can be helped: CPU cores or GPUs, a rough
-throughput for estimates, and how many folds train side by side on CPU."""
+throughput for estimates, and how many folds train side by side on CPU and how fast."""
 
 from __future__ import annotations
 
@@ -128,6 +128,47 @@ def fold_parallelism(cfg: Config, hw: Hardware, n_folds: int, images_per_fold: i
     if workers < 2 or (asked is None and images_per_fold < PARALLEL_MIN_IMAGES):
         return FoldParallelism()
     return FoldParallelism(workers, max(1, cores // workers))
+
+
+@dataclass
+class FoldRate:
+    """How the folds train: side by side or not, the training images/s of one fold process alone and
+    of each while they train side by side, their wall time in fold times, and the plan's lines."""
+
+    parallel: FoldParallelism
+    alone: float
+    each: float
+    fold_times: float
+    reasons: list[str]
+
+
+def fold_rate(cfg: Config, hw: Hardware, n_folds: int, shape: tuple[int, int, int],
+               rate_of: RateFn | None) -> FoldRate:
+    """How the folds of a plan train and how fast; ``shape``: image side, batch and the images a
+    fold trains on; ``rate_of``: the measured throughput (default: the rough estimate)."""
+    side, batch, images_per_fold = shape
+    parallel = fold_parallelism(cfg, hw, n_folds, images_per_fold)
+    measure = rate_of or hw.images_per_s
+    alone = measure(side, batch, parallel.threads)
+    threads = f" with {parallel.threads} thread(s)" if parallel.threads else ""
+    reasons = [f"~{alone:.0f} training images/s on {hw.device}{threads} "
+               f"({'measured' if rate_of else 'rough estimate'})"]
+    bf16 = hw.device == "cpu" and cpu_autocasts_bf16(cfg.train.amp, side, hw.cpu_bf16)
+    if hw.device == "cpu" and cfg.train.amp == "bf16" and not bf16:
+        reasons.append(f"train.amp=bf16 not taken: {side} px images train in fp32 on CPU (oneDNN's bf16 "
+                       f"gradients of 1x1 maps are wrong)")
+    if parallel.workers == 1:
+        return FoldRate(parallel, alone, alone, float(n_folds), reasons)
+    each = alone * (CONCURRENT_EFFICIENCY_BF16 if bf16 else CONCURRENT_EFFICIENCY)
+    reasons.append(f"folds train {parallel.workers} at a time, one process each with {parallel.threads} CPU "
+                   f"thread(s) (~{each:.0f} images/s each)")
+    lone = parallel.lone_fold(n_folds)
+    if lone is None:
+        return FoldRate(parallel, alone, each, parallel.fold_times(n_folds), reasons)
+    lone_rate = measure(side, batch, parallel.lone_threads)
+    reasons.append(f"fold {lone} trains after the others on {parallel.lone_threads} threads "
+                   f"(~{lone_rate:.0f} images/s)")
+    return FoldRate(parallel, alone, each, parallel.fold_times(n_folds, lone_rate / each), reasons)
 
 
 def no_gpu_device_node() -> bool:

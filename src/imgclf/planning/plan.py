@@ -14,16 +14,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from imgclf.config.schema import Config
-from imgclf.planning.hardware import (
-    CONCURRENT_EFFICIENCY,
-    CONCURRENT_EFFICIENCY_BF16,
-    FOLD_PROCESS_START_S,
-    FoldParallelism,
-    Hardware,
-    RateFn,
-    cpu_autocasts_bf16,
-    fold_parallelism,
-)
+from imgclf.planning.hardware import FOLD_PROCESS_START_S, Hardware, RateFn, fold_rate
 
 # Seconds a run spends outside training (start-ups, EDA, folds, ensembling, the report): 55 s of the
 # digits demo's 149 s on two fast cores (2026-12-03). run_all.sh measures its own instead
@@ -125,9 +116,8 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
     per_fold = max(1, fold_train_rows(stats.n_train, stats.n_folds) + (0 if mixed else stats.n_extra))
     batch = cfg.train.batch_size or plan_batch_size(per_fold, hw)
     steps_per_epoch = max(1, per_fold // batch) if per_fold > batch else 1
-    wanted = min(max(pc.min_steps, pc.epochs_for_large * steps_per_epoch), pc.max_steps)
-    images_per_fold = batch * (cfg.train.epochs * steps_per_epoch if cfg.train.epochs else wanted)
-    folds_rate = _fold_rate(cfg, hw, stats.n_folds, (size, batch, images_per_fold), rate_of)
+    wanted = _wanted_steps(cfg, steps_per_epoch)
+    folds_rate = fold_rate(cfg, hw, stats.n_folds, (size, batch, batch * wanted), rate_of)
     parallel, alone, rate, fold_times = (folds_rate.parallel, folds_rate.alone, folds_rate.each,
                                          folds_rate.fold_times)
     extra = f" ({stats.n_extra} of them beyond the train images)" if stats.n_extra and not mixed else ""
@@ -139,7 +129,7 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
         ride = cfg.pseudo.rows_per_batch(batch)
         reasons.append(f"each batch also carries {ride} pseudo-labelled rows (pseudo.schedule=mixed)")
         rate *= batch / (batch + ride)  # the time per step grows with the rows it carries
-    if wanted == pc.min_steps:
+    if wanted == pc.min_steps and not cfg.train.epochs:
         reasons.append(f"small data: at least {pc.min_steps} optimiser steps per fold")
     besides_s = stats.n_folds * infer_s + (FOLD_PROCESS_START_S if parallel.workers > 1 else 0.0)
     fit = _fit_budget(cfg, stats, wanted, steps_per_epoch, batch, rate, fixed_s, (besides_s, fold_times))
@@ -164,44 +154,13 @@ def make_plan(stats: DataStats, hw: Hardware, cfg: Config, rate_of: RateFn | Non
                         fold_threads=parallel.threads)
 
 
-@dataclass
-class _FoldRate:
-    """How the folds train: side by side or not, the training images/s of one fold process alone and
-    of each while they train side by side, their wall time in fold times, and the plan's lines."""
-
-    parallel: FoldParallelism
-    alone: float
-    each: float
-    fold_times: float
-    reasons: list[str]
-
-
-def _fold_rate(cfg: Config, hw: Hardware, n_folds: int, shape: tuple[int, int, int],
-               rate_of: RateFn | None) -> _FoldRate:
-    """``shape``: image side, batch and the images a fold trains on."""
-    side, batch, images_per_fold = shape
-    parallel = fold_parallelism(cfg, hw, n_folds, images_per_fold)
-    measure = rate_of or hw.images_per_s
-    alone = measure(side, batch, parallel.threads)
-    threads = f" with {parallel.threads} thread(s)" if parallel.threads else ""
-    reasons = [f"~{alone:.0f} training images/s on {hw.device}{threads} "
-               f"({'measured' if rate_of else 'rough estimate'})"]
-    bf16 = hw.device == "cpu" and cpu_autocasts_bf16(cfg.train.amp, side, hw.cpu_bf16)
-    if hw.device == "cpu" and cfg.train.amp == "bf16" and not bf16:
-        reasons.append(f"train.amp=bf16 not taken: {side} px images train in fp32 on CPU (oneDNN's bf16 "
-                       f"gradients of 1x1 maps are wrong)")
-    if parallel.workers == 1:
-        return _FoldRate(parallel, alone, alone, float(n_folds), reasons)
-    each = alone * (CONCURRENT_EFFICIENCY_BF16 if bf16 else CONCURRENT_EFFICIENCY)
-    reasons.append(f"folds train {parallel.workers} at a time, one process each with {parallel.threads} CPU "
-                   f"thread(s) (~{each:.0f} images/s each)")
-    lone = parallel.lone_fold(n_folds)
-    if lone is None:
-        return _FoldRate(parallel, alone, each, parallel.fold_times(n_folds), reasons)
-    lone_rate = measure(side, batch, parallel.lone_threads)
-    reasons.append(f"fold {lone} trains after the others on {parallel.lone_threads} threads "
-                   f"(~{lone_rate:.0f} images/s)")
-    return _FoldRate(parallel, alone, each, parallel.fold_times(n_folds, lone_rate / each), reasons)
+def _wanted_steps(cfg: Config, steps_per_epoch: int) -> int:
+    """Steps per fold before the budget: the user's epochs when given (the budget then decides about
+    tuning and the other families only), else the step floor, ten epochs of large data, the ceiling."""
+    if cfg.train.epochs:
+        return cfg.train.epochs * steps_per_epoch
+    pc = cfg.plan
+    return min(max(pc.min_steps, pc.epochs_for_large * steps_per_epoch), pc.max_steps)
 
 
 @dataclass

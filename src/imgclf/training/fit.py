@@ -144,9 +144,9 @@ def kept_score(run: FoldRun) -> float:
 
 def _train_epochs(run: FoldRun, paths: Paths, experiment: str | None, writer: object | None,
                   report: EpochReport | None, trackers: FoldTrackers | None = None) -> None:
-    """The remaining epochs, with history.csv after each on rank 0, and best.pt and last.pt after the
-    final one and whenever ``train.last_checkpoint_every_s`` have passed since they were written."""
-    cfg, fold, info = run.cfg, run.fold, run.dist
+    """The remaining epochs; on rank 0 best.pt, last.pt and history.csv after the final one and
+    whenever ``train.last_checkpoint_every_s`` have passed since they were written."""
+    cfg, info = run.cfg, run.dist
     saves = _CheckpointWrites(run, paths, experiment)
     while run.epoch < cfg.train.epochs and not _early_stop(run):
         row = train_epoch(run)
@@ -156,7 +156,6 @@ def _train_epochs(run: FoldRun, paths: Paths, experiment: str | None, writer: ob
         run.schedule.after_epoch(run.epoch, row["score"])
         if info.is_main:
             saves.after_epoch(improved, final=run.epoch >= cfg.train.epochs or _patience_spent(run))
-            write_history(run, paths.history_csv(fold, experiment))
         log_epoch(run, row, improved, writer)
         if trackers is not None:
             trackers.log_epoch(row)
@@ -165,15 +164,16 @@ def _train_epochs(run: FoldRun, paths: Paths, experiment: str | None, writer: ob
 
 
 class _CheckpointWrites:
-    """best.pt and last.pt together, at most every ``train.last_checkpoint_every_s`` seconds and after
-    the final epoch: last.pt (79 MB for resnet10t: weights, EMA, AdamW state) took 0.11-0.18 s to
-    write, a quarter of a 150-image fold's epoch. The best epoch's weights wait in memory (a copy:
-    8 ms) until then, so that the two files on disk always belong to the same epoch."""
+    """best.pt, last.pt and history.csv together, at most every ``train.last_checkpoint_every_s``
+    seconds and after the final epoch: last.pt (79 MB for resnet10t: weights, EMA, AdamW state) took
+    0.11-0.18 s to write, a quarter of a 150-image fold's epoch. The best epoch's weights wait in
+    memory (a copy: 8 ms) until then, so that the files on disk always belong to the same epoch."""
 
     def __init__(self, run: FoldRun, paths: Paths, experiment: str | None) -> None:
         self.run, self.every_s = run, run.cfg.train.last_checkpoint_every_s
         self.best_path = paths.best_ckpt(run.fold, experiment)
         self.last_path = paths.last_ckpt(run.fold, experiment)
+        self.history_path = paths.history_csv(run.fold, experiment)
         self.best: dict | None = None
         self.written_at = time.monotonic()
 
@@ -186,6 +186,7 @@ class _CheckpointWrites:
             save_checkpoint(self.best, self.best_path)
             self.best = None
         save_checkpoint(self.run.state(), self.last_path)
+        write_history(self.run, self.history_path)
         self.written_at = time.monotonic()
 
 
