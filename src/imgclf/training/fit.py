@@ -160,7 +160,12 @@ def _train_epochs(run: FoldRun, paths: Paths, experiment: str | None, writer: ob
         if trackers is not None:
             trackers.log_epoch(row)
         if report is not None:
-            report(run.epoch, row["score"])
+            try:
+                report(run.epoch, row["score"])
+            except Exception:  # a pruned trial keeps the files of the epoch it stopped after
+                if info.is_main:
+                    saves.write()
+                raise
 
 
 class _CheckpointWrites:
@@ -180,8 +185,10 @@ class _CheckpointWrites:
     def after_epoch(self, improved: bool, final: bool) -> None:
         if improved:
             self.best = _best_state(self.run)
-        if not final and time.monotonic() - self.written_at < self.every_s:
-            return
+        if final or time.monotonic() - self.written_at >= self.every_s:
+            self.write()
+
+    def write(self) -> None:
         if self.best is not None:
             save_checkpoint(self.best, self.best_path)
             self.best = None
