@@ -112,7 +112,7 @@ def _collect(results: mp.Queue, processes: list, todo: list[int]) -> None:
 
 
 def _stop(processes: list) -> None:
-    """SIGTERM to every fold process still running (each keeps last.pt of its previous epoch), then wait."""
+    """SIGTERM to every fold process still running (each keeps last.pt of its last write), then wait."""
     for process in processes:
         if process.is_alive():
             os.kill(process.pid, signal.SIGTERM)
