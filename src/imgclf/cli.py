@@ -170,7 +170,7 @@ _stopped_by: int | None = None
 
 
 def _stop(signum: int, frame: object) -> None:
-    """Ctrl-C and SIGTERM stop alike: the current epoch is abandoned, last.pt of the previous one stays.
+    """Ctrl-C and SIGTERM stop alike: the current epoch is abandoned, last.pt of the last write stays.
     Further signals are ignored, so that a second one (run_all.sh forwards SIGTERM to the running
     stage) cannot break the clean-up into a traceback; SIGKILL still stops at once."""
     global _stopped_by
