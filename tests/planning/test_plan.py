@@ -36,8 +36,10 @@ def test_tiny_images_train_at_64_px_where_pixels_are_cheap() -> None:
     median side."""
     cfg = load_config(None, ["budget=null"])
     amx = Hardware("cpu", 2, cpu_bf16=True)
-    assert not CPU2.cheap_pixels("auto") and amx.cheap_pixels("auto") and GPU.cheap_pixels("auto")
-    assert amx.cheap_pixels("bf16") and not amx.cheap_pixels("off") and not amx.cheap_pixels("fp16")
+    assert not CPU2.cheap_pixels("auto", 64) and amx.cheap_pixels("auto", 64)
+    assert GPU.cheap_pixels("auto", 64)
+    assert amx.cheap_pixels("bf16", 64) and not amx.cheap_pixels("off", 64)
+    assert not amx.cheap_pixels("fp16", 64)
     for side, fp32_cpu, cheap in ((25, 32, 64), (8, 32, 64), (48, 48, 64), (96, 96, 96), (300, 128, 128)):
         stats = DataStats(n_train=150, n_classes=2, n_folds=5, side=side)
         assert make_plan(stats, CPU2, cfg).image_size == fp32_cpu, side

@@ -32,7 +32,7 @@ def test_null_keys_come_from_the_plan_and_the_probe(fast_cfg, tmp_path: Path) ->
     cfg, record, paths = _planned(fast_cfg, tmp_path)
     plan = record["plan"]
     # 20 px images: this machine's floor
-    upsampled = 64 if detect_hardware(cfg).cheap_pixels(cfg.train.amp) else 32
+    upsampled = 64 if detect_hardware(cfg).cheap_pixels(cfg.train.amp, 64) else 32
     assert (cfg.train.batch_size, cfg.train.epochs, cfg.data.image_size) == (16, plan["epochs"], upsampled)
     assert plan["steps_per_fold"] >= cfg.plan.min_steps  # 30 images per fold still get their updates
     assert cfg.train.warmup_epochs == plan["warmup_epochs"]
@@ -77,7 +77,7 @@ def test_a_budgeted_plan_measures_its_throughput_once_and_then_reads_it(fast_cfg
         return 40.0 + len(calls)  # a second measurement would differ
     first, record = plan_experiment(cfg, paths, comp, folds, measure)
     again, _ = plan_experiment(cfg, paths, comp, folds, measure)
-    side = 64 if detect_hardware(cfg).cheap_pixels(cfg.train.amp) else 32
+    side = 64 if detect_hardware(cfg).cheap_pixels(cfg.train.amp, 64) else 32
     assert calls == [(side, 16)] and first.train.epochs == again.train.epochs
     reasons = " ".join(record["plan"]["reasons"])
     assert "41 training images/s on cpu" in reasons and "(measured)" in reasons

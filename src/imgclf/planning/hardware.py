@@ -57,11 +57,11 @@ class Hardware:
     # 1.4-1.8x faster than fp32 there, so upsampling tiny images costs far less (training.engine).
     cpu_bf16: bool = False
 
-    def cheap_pixels(self, amp: str) -> bool:
-        """Whether a 64 px step costs under ~1.5x a 32 px one under ``train.amp``: a GPU, or bf16 on
-        a CPU's matrix units; fp32 on CPU costs 2.5x (resnet10t, batch 16, one thread: 109 against
-        272 images/s)."""
-        return self.device == "cuda" or (self.cpu_bf16 and amp in ("auto", "bf16"))
+    def cheap_pixels(self, amp: str, side: int) -> bool:
+        """Whether a ``side`` px step (64) costs under ~1.5x a 32 px one under ``train.amp``: a GPU,
+        or bf16 autocast (``cpu_autocasts_bf16``) on a CPU's matrix units; fp32 on CPU costs 2.5x
+        (resnet10t, batch 16, one thread: 109 against 272 images/s)."""
+        return self.device == "cuda" or (self.cpu_bf16 and cpu_autocasts_bf16(amp, side, matrix_units=True))
 
     def images_per_s(self, side: int, batch: int = 32, threads: int | None = None) -> float:
         """Estimated training images/s at ``side`` px and ``batch`` on ``threads`` CPU threads (all

@@ -75,7 +75,7 @@ def plan_image_size(side: int, cap: int, hw: Hardware, amp: str) -> int:
     64 px step costs under ~1.5x a 32 px one under ``amp`` (``Hardware.cheap_pixels``) tiny images go
     to 64 px; in fp32 on CPU (2.5x) the epochs they would cost buy more (eighth session), so 32 px."""
     cap = min(cap, 224 if hw.device == "cuda" else 128)
-    floor = UPSAMPLED_SIDE if hw.cheap_pixels(amp) else 32
+    floor = UPSAMPLED_SIDE if hw.cheap_pixels(amp, UPSAMPLED_SIDE) else 32
     return int(min(cap, max(floor, round(side / 8) * 8)))
 
 
